@@ -1,0 +1,36 @@
+# funrl: the two commands of the README.
+#   make demo   set up .venv from the repo's own files, then run the main job (a smoke run for now)
+#   make test   set up .venv, then run the tests
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.funrl-setup
+
+.PHONY: setup test demo bench parity clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-bfcl.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "funrl needs Python >= 3.10 (3.11 is the tested version)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-bfcl.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
+	@touch $@
+
+test: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	$(VENV)/bin/funrl demo --out outputs/demo
+
+# Checker throughput; add OFFICIAL_VENV=/tmp/funrl-bfcl-official (made by `make parity`) for the side-by-side ratio.
+bench: setup
+	$(PY) benchmarks/checker_speed.py $(if $(OFFICIAL_VENV),--official-venv $(OFFICIAL_VENV))
+
+# Re-record the official checker's verdicts (builds a throwaway venv with the full bfcl-eval; a few minutes).
+parity: setup
+	$(PY) scripts/bfcl_parity.py
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

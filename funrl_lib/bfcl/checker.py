@@ -1,0 +1,482 @@
+"""The BFCL v4 checker for the Python single-turn categories, exact to the official semantics.
+
+A port of ``bfcl_eval/eval_checker/ast_eval/ast_checker.py`` and the single-turn paths of ``eval_runner.py``
+(bfcl-eval 2026.3.23, Apache-2.0), checked row by row against the official code by ``tests/test_bfcl_parity.py``
+on the fixtures written by ``scripts/bfcl_parity.py``. One checker serves BFCL scoring, the GRPO reward and the
+verification of synthesized data.
+
+Semantics (BFCL v4, verified against the official code):
+
+* Dispatch by category name: contains ``parallel`` -> order-insensitive matching of as many calls as the ground
+  truth has; else contains ``multiple`` -> exactly as many calls as the ground truth (always one), checked against the
+  expected function; else (simple) -> exactly one call, checked against the *first* function offered.
+* Per call: the name must match exactly (dots become ``_`` first when ``underscore_to_dot``, as for FC models that
+  cannot use dots); every schema-required parameter present; every given parameter declared **and** listed in the
+  ground truth; each ground-truth parameter left out must allow ``""`` ("optional").
+* Types: exact Python types (``bool`` is not ``int``); an int is accepted for a float (converted), a float never for
+  an int; tuples become lists for ``tuple`` parameters; array/tuple elements are type-checked one level deep;
+  ``any`` means ``str``. A value of the possible answer's own type is accepted when it differs from the schema type
+  (the "variable" escape).
+* Values: strings compared after removing spaces and ``,./-_*^``, lowercasing and turning ``'`` into ``"``; lists must
+  equal one allowed list element by element (order matters; string elements normalised); dicts key by key against
+  each alternative; lists of dicts dict by dict in order; anything else by ``in`` (so ``1 == 1.0 == True``).
+* Relevance: ``irrelevance`` / ``live_irrelevance`` pass when the output does not decode into a non-empty list of
+  calls with BFCL's Python decoder; ``live_relevance`` passes when it does (arguments are not checked).
+
+BFCL quirks reproduced on purpose (each one makes verdicts match the leaderboard's):
+
+* A malformed call counts as a refusal: in the irrelevance categories any output that fails to decode passes,
+  including ``<tool_call>`` JSON and fenced code (gorilla issues #443, #1362).
+* Prose around the call list, or a code fence with a language tag (```` ```python ````), makes the decode fail, so
+  an otherwise correct answer scores 0; a bare ```` ``` ```` fence is stripped along with the backticks and passes.
+* Positional arguments are dropped by the decoder: ``f(5)`` is a call of ``f`` with no arguments.
+* A unary operator on a number negates it whatever the operator: ``+5`` decodes as ``-5``.
+* Passing an optional parameter that the ground truth does not list fails ("unexpected parameter") even when the
+  value equals the schema default.
+* ``simple`` checks the single call against the first function offered; ``multiple`` against the expected one.
+* Parallel matching is greedy in ground-truth order (first unmatched call that passes), not a maximum matching.
+* An optional list parameter whose allowed values include ``""`` accepts ``[]``; an optional dict parameter whose
+  allowed values are only ``""`` rejects any dict (``dict_checker:unclear``).
+* Membership uses Python equality, so ``True`` is accepted where the answer lists ``1`` once the type check passed
+  through the variable escape.
+
+Deliberate differences, none of which can change a verdict on BFCL's data:
+
+* Where the official checker raises (a ground-truth function missing from the functions offered, a malformed answer
+  structure), the official evaluation aborts; funrl records an invalid verdict with ``error_type``
+  ``checker_error:<ExceptionName>`` and scores the other entries. The parity fixtures record the official
+  exception the same way, so such rows still compare.
+* An array parameter without ``items`` is not element-checked (the official code raises KeyError).
+* Arithmetic values are folded without ``eval`` (see :mod:`funrl_lib.calls`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from ..calls import Call, DecodeError, decode_python, strip_think
+from ..tools import ToolDef, load_tools
+from .data import AST_CATEGORIES, RELEVANCE_CATEGORIES, BFCLEntry
+
+__all__ = [
+    "GroundTruthError",
+    "Verdict",
+    "ground_truth_defects",
+    "check_calls",
+    "check_relevance",
+    "infer_category",
+    "possible_answer_from_calls",
+    "score_entry",
+    "standardize_string",
+]
+
+# ast_checker.PYTHON_TYPE_MAPPING, keyed by canonical kind (funrl_lib.tools): number is BFCL's float, object its dict.
+_PY_TYPE = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list, "tuple": list,
+            "object": dict, "any": str}
+_NESTED_KINDS = ("array", "tuple")
+_STRIP = str.maketrans("", "", " ,./-_*^")
+
+
+class GroundTruthError(ValueError):
+    """The ground truth names a function that is not among the functions offered (a data error, not a model error)."""
+
+
+@dataclass
+class Verdict:
+    """Outcome of checking one model output. ``error_type`` is BFCL's string (``None`` when valid)."""
+
+    valid: bool
+    error_type: str | None = None
+    errors: list = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"valid": self.valid, "error_type": self.error_type}
+        if self.errors:
+            out["error"] = self.errors[0] if isinstance(self.errors[0], str) else str(self.errors[0])
+        return out
+
+
+_OK = Verdict(True)
+
+
+def _fail(error_type: str, message: str) -> Verdict:
+    return Verdict(False, error_type, [message])
+
+
+def standardize_string(s: str) -> str:
+    """BFCL's ``standardize_string``: drop spaces and ``,./-_*^``, lowercase, ``'`` -> ``"``."""
+    return s.translate(_STRIP).lower().replace("'", '"')
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ast_checker port
+# ---------------------------------------------------------------------------------------------------------------
+
+def _possible_answer_type(possible_answer: list) -> type | None:
+    for answer in possible_answer:
+        if answer != "":
+            return type(answer)
+    return None
+
+
+def _type_check(param: str, value: Any, possible_answer: list, spelling: Any, expected: type,
+                nested: type | None) -> tuple[bool, bool, Verdict | None]:
+    """ast_checker.type_checker -> (valid, is_variable, failure verdict)."""
+    is_variable = False
+    pa_type = _possible_answer_type(possible_answer)
+    if pa_type is not None and pa_type != expected:
+        is_variable = True
+    failure: Verdict | None = None
+    if type(value) == expected:
+        if nested is None:
+            return True, is_variable, None
+        for item in possible_answer:
+            flag = True
+            if type(item) == list:
+                for element in value:
+                    ok, _, _ = _type_check(param, element, item, nested.__name__, nested, None)
+                    if not ok:
+                        flag = False
+                        break
+            if flag:
+                return True, is_variable, None
+        failure = _fail("type_error:nested", f"Nested type checking failed for parameter {param!r}. Expected outer "
+                                             f"type {spelling} with inner type {nested.__name__}. "
+                                             f"Parameter value: {value!r}.")
+    if pa_type is not None and type(value) == pa_type:
+        # The official code returns its running result here: still invalid if the nested check failed.
+        return (failure is None), True, failure
+    return False, False, _fail("type_error:simple", f"Incorrect type for parameter {param!r}. Expected type "
+                                                    f"{spelling}, got {type(value).__name__}. Parameter value: "
+                                                    f"{value!r}.")
+
+
+def _string_check(param: str, value: str, possible_answer: list) -> Verdict:
+    allowed = [standardize_string(a) for a in possible_answer if type(a) == str]
+    if standardize_string(value) not in allowed:
+        return _fail("value_error:string", f"Invalid value for parameter {param!r}: {value!r}. Expected one of "
+                                           f"{possible_answer}. Case insensitive.")
+    return _OK
+
+
+def _standardize_items(items: Any) -> list:
+    # Indexing as the official code does (``for j in range(len(x)): x[j]``), so odd answer shapes behave the same.
+    return [standardize_string(items[j]) if type(items[j]) == str else items[j] for j in range(len(items))]
+
+
+def _list_check(param: str, value: list, possible_answer: list) -> Verdict:
+    model = [standardize_string(v) if type(v) == str else v for v in value]
+    allowed = [_standardize_items(possible_answer[i]) for i in range(len(possible_answer))]
+    if model not in allowed:
+        return _fail("value_error:list/tuple", f"Invalid value for parameter {param!r}: {value!r}. Expected one of "
+                                               f"{possible_answer}.")
+    return _OK
+
+
+def _dict_check(param: str, value: dict, possible_answers: list) -> Verdict:
+    result = Verdict(False, "dict_checker:unclear", [])
+    for possible in possible_answers:
+        if possible == "":
+            continue
+        result = Verdict(False, "dict_checker:unclear", [])
+        flag = True
+        for key, val in value.items():
+            if key not in possible:
+                result = _fail("value_error:dict_key", f"Unexpected dict key parameter: '{key}'.")
+                flag = False
+                break
+            standardized = standardize_string(val) if type(val) == str else val
+            allowed = _standardize_items(possible[key])
+            if standardized not in allowed:
+                result = _fail("value_error:dict_value", f"Invalid value for parameter {key!r}: {val!r}. Expected "
+                                                         f"one of {allowed}.")
+                flag = False
+                break
+        for key, val in possible.items():
+            if key not in value and "" not in val:
+                result = _fail("value_error:dict_key", f"Missing dict key parameter: '{key}'.")
+                flag = False
+                break
+        if flag:
+            return _OK
+    return result
+
+
+def _list_dict_check(param: str, value: list, possible_answers: list) -> Verdict:
+    result = Verdict(False, "list_dict_checker:unclear", [])
+    for possible in possible_answers:
+        flag = True
+        if len(value) != len(possible):
+            result = _fail("value_error:list_dict_count", "Wrong number of dictionaries in the list.")
+            continue
+        for i in range(len(value)):
+            result = _dict_check(param, value[i], [possible[i]])
+            if not result.valid:
+                flag = False
+                break
+        if flag:
+            return _OK
+    return result
+
+
+def _func_name(name: str, underscore_to_dot: bool) -> str:
+    return name.replace(".", "_") if underscore_to_dot and "." in name else name
+
+
+def _check_one(tool: ToolDef, call: Call, expected: dict, underscore_to_dot: bool) -> Verdict:
+    """ast_checker.simple_function_checker."""
+    possible_answer = list(expected.values())[0]
+    func_name = _func_name(tool.name, underscore_to_dot)
+    if call.name != func_name:
+        return _fail("simple_function_checker:wrong_func_name", f"Function name {func_name!r} not found in model "
+                                                                 f"output.")
+    required, properties = tool.checker_view()
+    params = call.arguments
+    for param in required:
+        if param not in params:
+            return _fail("simple_function_checker:missing_required", f"Missing required parameter: {param!r}.")
+
+    for param, value in params.items():
+        if param not in properties or param not in possible_answer:
+            return _fail("simple_function_checker:unexpected_param", f"Unexpected parameter: {param!r}.")
+        kind, spelling, item_kind = properties[param]
+        if not isinstance(spelling, str):
+            spelling = kind
+        expected_type = _PY_TYPE.get(kind, str)
+        nested = None
+        if kind in _NESTED_KINDS and item_kind is not None:
+            nested = _PY_TYPE.get(item_kind, str)
+        if kind == "tuple" and type(value) == tuple:
+            value = list(value)
+        if kind == "number" and type(value) == int:
+            value = float(value)
+
+        allowed = possible_answer[param]
+        ok, is_variable, failure = _type_check(param, value, allowed, spelling, expected_type, nested)
+        if not ok:
+            return failure  # type: ignore[return-value]
+        if not is_variable:
+            if expected_type == dict:
+                result = _dict_check(param, value, allowed)
+            elif expected_type == list and nested == dict:
+                result = _list_dict_check(param, value, allowed)
+            elif expected_type == str:
+                result = _string_check(param, value, allowed)
+            elif expected_type == list:
+                result = _list_check(param, value, allowed)
+            else:
+                result = None
+            if result is not None:
+                if not result.valid:
+                    return result
+                continue
+        if value not in allowed:
+            return _fail("value_error:others", f"Invalid value for parameter {param!r}: {value!r}. Expected one of "
+                                               f"{allowed}.")
+
+    for param in possible_answer:
+        if param not in params and "" not in possible_answer[param]:
+            return _fail("simple_function_checker:missing_optional", f"Optional parameter {param!r} not provided and "
+                                                                      f"not marked as optional.")
+    return _OK
+
+
+def _find(tools: Sequence[ToolDef], name: str) -> ToolDef:
+    for tool in tools:
+        if tool.name == name:
+            return tool
+    raise GroundTruthError(f"ground truth calls {name!r}, which is not among the functions offered "
+                           f"({', '.join(t.name for t in tools)})")
+
+
+def check_calls(functions: Sequence[ToolDef | dict] | str, calls: Sequence[Call], possible_answer: list,
+                category: str, *, underscore_to_dot: bool = False) -> Verdict:
+    """BFCL's ``ast_checker``: decoded ``calls`` against ``possible_answer`` (``[{name: {param: [allowed]}}]``).
+
+    ``category`` picks the checker exactly as BFCL does (by substring: ``parallel``, ``multiple``, else simple); for
+    data of your own use :func:`infer_category`. Raises :class:`GroundTruthError` if the ground truth names a function
+    that is not offered.
+    """
+    tools = functions if _all_tooldefs(functions) else load_tools(functions)
+    if "parallel" in category:
+        if len(calls) != len(possible_answer):
+            return _fail("parallel_function_checker_no_order:wrong_count", "Wrong number of functions.")
+        matched: list[int] = []
+        for i, expected in enumerate(possible_answer):
+            tool = _find(tools, list(expected)[0])
+            errors = []
+            result = _OK
+            for index, call in enumerate(calls):
+                if index in matched:
+                    continue
+                result = _check_one(tool, call, expected, underscore_to_dot)
+                if result.valid:
+                    matched.append(index)
+                    break
+                errors.append({f"Model Result Index {index}": {"sub_error": result.errors,
+                                                               "sub_error_type": result.error_type}})
+            if not result.valid:
+                considered = [j for j in range(len(calls)) if j not in matched]
+                errors.insert(0, f"Could not find a matching function among index {considered} of model output for "
+                                 f"index {i} of possible answers.")
+                return Verdict(False, "parallel_function_checker_no_order:cannot_find_match", errors)
+        return _OK
+    if "multiple" in category:
+        if len(calls) != len(possible_answer):
+            return _fail("multiple_function_checker:wrong_count", "Wrong number of functions.")
+        tool = _find(tools, list(possible_answer[0])[0])
+        return _check_one(tool, calls[0], possible_answer[0], underscore_to_dot)
+    if len(calls) != 1:
+        return _fail("simple_function_checker:wrong_count", "Wrong number of functions.")
+    return _check_one(tools[0], calls[0], possible_answer[0], underscore_to_dot)
+
+
+def _all_tooldefs(functions: Any) -> bool:
+    return isinstance(functions, (list, tuple)) and all(isinstance(f, ToolDef) for f in functions)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Relevance and whole-entry scoring (eval_runner._evaluate_single_*_entry)
+# ---------------------------------------------------------------------------------------------------------------
+
+def decodes_to_calls(output: Any, *, known_names: Iterable[str] = ()) -> bool:
+    """BFCL's relevance test: does ``output`` decode (Python syntax) into a non-empty list of calls?"""
+    try:
+        return bool(decode_python(output, known_names=known_names))
+    except DecodeError:
+        return False
+
+
+def check_relevance(output: Any, category: str) -> Verdict:
+    """``irrelevance``/``live_irrelevance``: pass when no call decodes; ``live_relevance``: pass when one does."""
+    has_call = decodes_to_calls(output)
+    if "irrelevance" in category:
+        if has_call:
+            return _fail("irrelevance_error:decoder_success", "Valid syntax. Successfully decode AST when it should "
+                                                              "not.")
+        return _OK
+    if not has_call:
+        return _fail("relevance_error:decoder_failed", "Invalid syntax. Failed to decode AST when it should have.")
+    return _OK
+
+
+def score_entry(entry: BFCLEntry, output: Any, *, strip_thinking: bool = False,
+                underscore_to_dot: bool = False) -> Verdict:
+    """Score one raw model output against a BFCL entry, as ``bfcl evaluate`` does for that category.
+
+    ``strip_thinking`` removes a leading ``<think>…</think>`` first (for models that think; BFCL itself does not).
+    """
+    if strip_thinking:
+        output = strip_think(output)
+    category = entry.category
+    if category in RELEVANCE_CATEGORIES:
+        return check_relevance(output, category)
+    if category not in AST_CATEGORIES:
+        raise ValueError(f"category {category!r} is not scored by this checker")
+    try:
+        calls = decode_python(output)
+    except DecodeError as e:
+        return _fail("ast_decoder:decoder_failed", f"Invalid syntax. Failed to decode AST. {e.reason}")
+    try:
+        return check_calls(entry.functions, calls, entry.possible_answer or [], category,
+                           underscore_to_dot=underscore_to_dot)
+    except Exception as e:  # the official evaluator would abort here; see the module docstring
+        return _fail(f"checker_error:{type(e).__name__}", f"the official checker raises here: {e}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Ground truth for data of your own
+# ---------------------------------------------------------------------------------------------------------------
+
+def ground_truth_defects(functions: Sequence[ToolDef | dict], possible_answer: list) -> list[str]:
+    """Reasons why no output can pass this ground truth under BFCL's rules (empty when it is satisfiable as far as
+    these rules tell): a required parameter the answer does not list (giving it is "unexpected", leaving it out is
+    "missing"), or an answer parameter the function does not declare and that may not be omitted."""
+    tools = {t.name: t for t in (functions if _all_tooldefs(functions) else load_tools(functions))}
+    defects = []
+    for i, expected in enumerate(possible_answer):
+        (name, params), = expected.items()
+        tool = tools.get(name)
+        if tool is None:
+            defects.append(f"call {i}: {name!r} is not among the functions offered")
+            continue
+        required, properties = tool.checker_view()
+        for p in required:
+            if p not in params:
+                defects.append(f"call {i} ({name}): required parameter {p!r} is not in the possible answer")
+        for p, allowed in params.items():
+            if p not in properties and "" not in allowed:
+                defects.append(f"call {i} ({name}): answer parameter {p!r} is not a parameter of the function and "
+                               "may not be omitted")
+    return defects
+
+
+def infer_category(possible_answer: list) -> str:
+    """The BFCL checker that fits a ground truth: one call -> ``multiple`` (looks the function up by name, so it works
+    with any number of candidate tools), several -> ``parallel`` (order-insensitive), none -> ``irrelevance``."""
+    if not possible_answer:
+        return "irrelevance"
+    return "multiple" if len(possible_answer) == 1 else "parallel"
+
+
+def possible_answer_from_calls(calls: Sequence[Call], functions: Sequence[ToolDef | dict] | None = None) -> list:
+    """A BFCL possible answer accepting exactly ``calls``: each given argument -> ``[value]``. With ``functions``,
+    each optional parameter the call leaves out is added as ``["", default]`` (or ``[""]`` without a default), so a
+    model may omit it or pass its default, as BFCL's live data allows."""
+    tools = {t.name: t for t in (load_tools(functions) if functions is not None else [])}
+    answer = []
+    for call in calls:
+        params: dict[str, list] = {k: [v] for k, v in call.arguments.items()}
+        tool = tools.get(call.name)
+        if tool is not None:
+            for pname, schema in tool.parameters.properties.items():
+                if pname not in params and pname not in tool.required:
+                    params[pname] = ["", schema.default] if schema.has_default else [""]
+        answer.append({call.name: params})
+    return answer
+
+
+def gold_calls(possible_answer: list, *, pick: str = "first") -> list[Call]:
+    """Calls that satisfy ``possible_answer``: for each parameter the first (or ``pick="last"``) allowed value other
+    than ``""``; parameters whose only allowed value is ``""`` are left out. A dict alternative holds allowed lists per
+    key (BFCL's dict parameters) and is resolved the same way, key by key; so is each dict of a list-of-dicts
+    alternative."""
+    calls = []
+    for expected in possible_answer:
+        (name, params), = expected.items()
+        args = {}
+        for pname, allowed in params.items():
+            value = _pick(allowed, pick)
+            if value is not _NOTHING:
+                args[pname] = value
+        calls.append(Call(name, args))
+    return calls
+
+
+_NOTHING = object()
+
+
+def _pick(allowed: list, pick: str) -> Any:
+    values = [a for a in allowed if a != ""]
+    if not values:
+        return _NOTHING
+    value = values[0] if pick == "first" else values[-1]
+    if _is_allowed_dict(value):
+        return _resolve_allowed_dict(value, pick)
+    if isinstance(value, list) and value and all(_is_allowed_dict(v) for v in value):
+        return [_resolve_allowed_dict(v, pick) for v in value]
+    return value
+
+
+def _is_allowed_dict(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(isinstance(v, list) for v in value.values())
+
+
+def _resolve_allowed_dict(value: dict, pick: str) -> dict:
+    out = {}
+    for key, allowed in value.items():
+        picked = _pick(allowed, pick)
+        if picked is not _NOTHING:
+            out[key] = picked
+    return out

@@ -1,0 +1,172 @@
+"""BFCL v4 data: where it is, and the questions and possible answers of one category.
+
+The data ships inside the official ``bfcl-eval`` wheel (``bfcl_eval/data/``), installed without its dependencies::
+
+    pip install --no-deps bfcl-eval==2026.3.23
+
+The folder is found with ``importlib.util.find_spec`` (which does not run the package) so none of bfcl_eval's heavy
+modules is imported. A gorilla checkout works too: pass its ``data`` folder, the ``berkeley-function-call-leaderboard``
+folder or the repository root as ``data_dir`` (or set ``FUNRL_BFCL_DATA``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from ..tools import ToolDef
+
+__all__ = [
+    "AST_CATEGORIES",
+    "BFCLDataError",
+    "BFCLEntry",
+    "CATEGORY_GROUP",
+    "RELEVANCE_CATEGORIES",
+    "SUPPORTED_CATEGORIES",
+    "VERSION_PREFIX",
+    "bfcl_data_version",
+    "find_data_dir",
+    "load_category",
+]
+
+VERSION_PREFIX = "BFCL_v4"
+PINNED_BFCL_EVAL = "2026.3.23"
+
+# Python single-turn categories scored by funrl's checker, with the result-file group folder BFCL uses.
+AST_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple",
+                  "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
+RELEVANCE_CATEGORIES = ("irrelevance", "live_irrelevance", "live_relevance")
+SUPPORTED_CATEGORIES = AST_CATEGORIES + RELEVANCE_CATEGORIES
+CATEGORY_GROUP = {c: ("live" if c.startswith("live_") else "non_live") for c in SUPPORTED_CATEGORIES}
+# Categories BFCL has that this checker does not score (yet): say so instead of mis-scoring them.
+OTHER_CATEGORIES = ("simple_java", "simple_javascript", "multi_turn_base", "multi_turn_miss_func",
+                    "multi_turn_miss_param", "multi_turn_long_context", "web_search_base", "web_search_no_snippet",
+                    "memory_kv", "memory_vector", "memory_rec_sum", "format_sensitivity")
+
+INSTALL_HINT = (f"install it with `pip install --no-deps bfcl-eval=={PINNED_BFCL_EVAL}` (or `make setup`), "
+                "or pass --data-dir pointing at a gorilla checkout's berkeley-function-call-leaderboard/bfcl_eval/data")
+
+
+class BFCLDataError(RuntimeError):
+    """BFCL data missing, unreadable or inconsistent; the message says what and where."""
+
+
+@dataclass
+class BFCLEntry:
+    """One BFCL test entry: the question turns, the functions offered, and (for AST categories) the possible answer
+    ``[{func_name: {param: [allowed values, "" = may be omitted]}}]``."""
+
+    id: str
+    category: str
+    question: list
+    functions: list[ToolDef]
+    raw_functions: list[dict]
+    possible_answer: list[dict] | None
+
+
+def _is_data_dir(path: Path) -> bool:
+    return (path / f"{VERSION_PREFIX}_simple_python.json").is_file()
+
+
+def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``BFCL_v4_*.json`` and ``possible_answer/``.
+
+    Order: ``data_dir`` (a data folder, a ``berkeley-function-call-leaderboard`` folder or a gorilla root), then the
+    ``FUNRL_BFCL_DATA`` environment variable, then the installed ``bfcl_eval`` package.
+    """
+    given = data_dir if data_dir is not None else os.environ.get("FUNRL_BFCL_DATA")
+    if given:
+        root = Path(given).expanduser()
+        for sub in ("", "bfcl_eval/data", "data", "berkeley-function-call-leaderboard/bfcl_eval/data"):
+            path = root / sub if sub else root
+            if _is_data_dir(path):
+                return path
+        source = "--data-dir" if data_dir is not None else "FUNRL_BFCL_DATA"
+        raise BFCLDataError(f"{source}={given}: no {VERSION_PREFIX}_simple_python.json there or in its bfcl_eval/data, "
+                            "data or berkeley-function-call-leaderboard/bfcl_eval/data sub-folders")
+    try:
+        spec = importlib.util.find_spec("bfcl_eval")
+    except (ImportError, ValueError):
+        spec = None
+    candidates = [Path(p) / "data" for p in (spec.submodule_search_locations or [])] if spec else []
+    for path in candidates:
+        if _is_data_dir(path):
+            return path
+    raise BFCLDataError(f"BFCL v4 data not found: the bfcl_eval package is not installed; {INSTALL_HINT}")
+
+
+def bfcl_data_version(data_dir: Path | None = None) -> str:
+    """``bfcl-eval==<version>`` for the installed wheel's data, or the folder for a checkout."""
+    if data_dir is not None:
+        try:
+            spec = importlib.util.find_spec("bfcl_eval")
+        except (ImportError, ValueError):
+            spec = None
+        installed = [Path(p) / "data" for p in (spec.submodule_search_locations or [])] if spec else []
+        if Path(data_dir).resolve() not in [p.resolve() for p in installed]:
+            return f"data folder {data_dir}"
+    try:
+        return f"bfcl-eval=={importlib.metadata.version('bfcl-eval')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise BFCLDataError(f"{path}: file not found")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise BFCLDataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+    return rows
+
+
+def check_category(category: str) -> None:
+    if category in SUPPORTED_CATEGORIES:
+        return
+    if category in OTHER_CATEGORIES:
+        raise BFCLDataError(f"category {category!r} is not scored by funrl's checker (it covers the Python "
+                            f"single-turn categories: {', '.join(SUPPORTED_CATEGORIES)})")
+    raise BFCLDataError(f"unknown BFCL category {category!r}; expected one of: {', '.join(SUPPORTED_CATEGORIES)}")
+
+
+@lru_cache(maxsize=32)
+def _load(category: str, data_dir: Path) -> dict[str, BFCLEntry]:
+    questions = _read_jsonl(data_dir / f"{VERSION_PREFIX}_{category}.json")
+    answers: list[dict] | None = None
+    if category in AST_CATEGORIES:
+        answers = _read_jsonl(data_dir / "possible_answer" / f"{VERSION_PREFIX}_{category}.json")
+        if len(answers) != len(questions):
+            raise BFCLDataError(f"{category}: {len(questions)} questions but {len(answers)} possible answers")
+    entries: dict[str, BFCLEntry] = {}
+    for i, q in enumerate(questions):
+        entry_id = q.get("id")
+        if not isinstance(entry_id, str):
+            raise BFCLDataError(f"{data_dir / f'{VERSION_PREFIX}_{category}.json'}:{i + 1}: entry without an id")
+        possible = None
+        if answers is not None:
+            # BFCL aligns questions and answers by position (eval_runner._subset_entries_by_model_ids).
+            possible = answers[i].get("ground_truth")
+            if answers[i].get("id") != entry_id:
+                raise BFCLDataError(f"{category}: question {i} is {entry_id!r} but its possible answer is "
+                                    f"{answers[i].get('id')!r}")
+        raw_functions = q.get("function", [])
+        functions = [ToolDef.from_dict(f, where=f"{entry_id}.function[{j}]") for j, f in enumerate(raw_functions)]
+        entries[entry_id] = BFCLEntry(entry_id, category, q.get("question", []), functions, raw_functions, possible)
+    return entries
+
+
+def load_category(category: str, data_dir: str | os.PathLike | None = None) -> dict[str, BFCLEntry]:
+    """Entries of one supported category, keyed by id, in file order."""
+    check_category(category)
+    return _load(category, find_data_dir(data_dir))
+

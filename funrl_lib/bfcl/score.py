@@ -1,0 +1,121 @@
+"""Score a BFCL result file (``{"id": ..., "result": "<raw model text>"}`` per line) for one category.
+
+One verdict per input line, in input order. A line that cannot be scored (not JSON, no id, no result, an id that is
+not in the category, an id seen before) gets a verdict with a ``funrl:`` error type and a message naming the file and
+line; every other line is still scored. Accuracy is over the scored lines; the category size is reported beside it so
+a partial file is visible as such.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .checker import score_entry
+from .data import BFCLEntry, load_category
+
+__all__ = ["ScoreReport", "score_result_lines", "score_results_file"]
+
+
+@dataclass
+class ScoreReport:
+    category: str
+    category_size: int
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # "<file>:<line>: message", one per unscored line
+
+    @property
+    def scored(self) -> int:
+        return sum(1 for v in self.verdicts if not str(v.get("error_type") or "").startswith("funrl:"))
+
+    @property
+    def correct(self) -> int:
+        return sum(1 for v in self.verdicts if v["valid"])
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.scored if self.scored else 0.0
+
+    @property
+    def error_counts(self) -> Counter:
+        return Counter(v["error_type"] for v in self.verdicts if not v["valid"])
+
+    @property
+    def missing(self) -> int:
+        return self.category_size - self.scored
+
+    def summary(self) -> str:
+        lines = [f"{self.category}: {self.correct}/{self.scored} correct, accuracy {self.accuracy:.4f}"
+                 f" ({self.scored} of {self.category_size} entries scored"
+                 + (f"; {self.missing} entries have no result line" if self.missing else "") + ")"]
+        if self.problems:
+            lines.append(f"{len(self.problems)} line(s) not scored (see messages above)")
+        for error_type, n in self.error_counts.most_common():
+            lines.append(f"  {n:6d}  {error_type}")
+        return "\n".join(lines)
+
+
+def score_result_lines(category: str, lines: Iterable[str], *, source: str = "<results>",
+                       entries: dict[str, BFCLEntry] | None = None, data_dir: str | os.PathLike | None = None,
+                       strip_thinking: bool = False, underscore_to_dot: bool = False) -> ScoreReport:
+    if entries is None:
+        entries = load_category(category, data_dir)
+    report = ScoreReport(category, len(entries))
+    first_seen: dict[str, int] = {}
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+
+        def problem(error_type: str, message: str, entry_id: Any = None) -> None:
+            text = f"{source}:{lineno}: {message}"
+            report.problems.append(text)
+            report.verdicts.append({"id": entry_id, "valid": False, "error_type": error_type, "line": lineno,
+                                    "error": message})
+
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            problem("funrl:malformed_line", f"not valid JSON ({e.msg} at column {e.colno}); line not scored")
+            continue
+        if not isinstance(row, dict):
+            problem("funrl:malformed_line", f"expected a JSON object, got {type(row).__name__}; line not scored")
+            continue
+        entry_id = row.get("id")
+        if not isinstance(entry_id, str):
+            problem("funrl:malformed_line", f"missing or non-string \"id\" (got {entry_id!r}); line not scored")
+            continue
+        if "result" not in row:
+            problem("funrl:malformed_line", f"{entry_id}: missing \"result\"; line not scored", entry_id)
+            continue
+        entry = entries.get(entry_id)
+        if entry is None:
+            problem("funrl:unknown_id", f"id {entry_id!r} is not in BFCL v4 {category}; line not scored", entry_id)
+            continue
+        if entry_id in first_seen:
+            problem("funrl:duplicate_id", f"id {entry_id!r} already scored at line {first_seen[entry_id]}; this "
+                                          "line not scored", entry_id)
+            continue
+        first_seen[entry_id] = lineno
+        verdict = score_entry(entry, row["result"], strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot)
+        report.verdicts.append({"id": entry_id, **verdict.to_json()})
+    return report
+
+
+def score_results_file(category: str, path: str | os.PathLike, **kwargs: Any) -> ScoreReport:
+    path = Path(path)
+    with open(path, encoding="utf-8") as f:
+        return score_result_lines(category, f, source=str(path), **kwargs)
+
+
+def write_verdicts(report: ScoreReport, path: str | os.PathLike) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for verdict in report.verdicts:
+            f.write(json.dumps(verdict, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,125 @@
+"""``funrl`` command line (also ``python -m funrl_lib``).
+
+    funrl bfcl score --category CAT --results RESULT.jsonl [--out VERDICTS.jsonl] [--data-dir DIR]
+    funrl bfcl info [--data-dir DIR]
+    funrl decode [--format python|json|hermes|openai|auto] [TEXT | -]
+    funrl demo [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from . import __version__
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="BFCL data: a gorilla checkout (its root, berkeley-function-call-leaderboard or "
+                                      "bfcl_eval/data folder); default: the installed bfcl-eval wheel")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="funrl", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"funrl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bfcl = sub.add_parser("bfcl", help="BFCL v4: score result files, show the data in use")
+    bsub = bfcl.add_subparsers(dest="bfcl_command", required=True)
+    score = bsub.add_parser("score", help="score one category's result file with funrl's BFCL checker")
+    score.add_argument("--category", required=True, help="e.g. simple_python, live_multiple, irrelevance")
+    score.add_argument("--results", required=True, help="BFCL result lines: {\"id\": ..., \"result\": \"<raw text>\"}")
+    score.add_argument("--out", help="write one verdict per input line here (JSONL)")
+    _add_data_dir(score)
+    score.add_argument("--strip-think", action="store_true",
+                       help="remove a leading <think>...</think> before scoring (BFCL itself does not)")
+    score.add_argument("--underscore-to-dot", action="store_true",
+                       help="expect '.' in function names as '_' (BFCL's setting for OpenAI-style FC models)")
+    info = bsub.add_parser("info", help="where the BFCL data is, its version and category sizes")
+    _add_data_dir(info)
+
+    decode = sub.add_parser("decode", help="decode model output into calls (JSON on stdout)")
+    decode.add_argument("text", nargs="?", default="-", help="the output to decode, or - for standard input")
+    decode.add_argument("--format", default="python", choices=["python", "json", "hermes", "openai", "auto"])
+    decode.add_argument("--known-name", action="append", default=[],
+                        help="a tool name that is not a Python identifier (e.g. 'Market Trends API'); repeatable")
+
+    demo = sub.add_parser("demo", help="smoke run of what exists: decode, check, score BFCL gold and mutated answers")
+    demo.add_argument("--out", default="outputs/demo", help="folder for the demo's files (default: outputs/demo)")
+    _add_data_dir(demo)
+    return parser
+
+
+def _bfcl_score(args: argparse.Namespace) -> int:
+    from .bfcl.data import bfcl_data_version, find_data_dir
+    from .bfcl.score import score_results_file, write_verdicts
+
+    data_dir = find_data_dir(args.data_dir)
+    try:
+        report = score_results_file(args.category, args.results, data_dir=data_dir, strip_thinking=args.strip_think,
+                                    underscore_to_dot=args.underscore_to_dot)
+    except FileNotFoundError:
+        print(f"funrl: error: --results {args.results}: file not found", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as e:
+        print(f"funrl: error: --results {args.results}: not UTF-8 text ({e.reason} at byte {e.start})", file=sys.stderr)
+        return 2
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    if args.out:
+        write_verdicts(report, args.out)
+    print(report.summary())
+    print(f"data: {bfcl_data_version(data_dir)}")
+    if args.out:
+        print(f"verdicts: {args.out}")
+    return 1 if report.problems else 0
+
+
+def _bfcl_info(args: argparse.Namespace) -> int:
+    from .bfcl.data import SUPPORTED_CATEGORIES, bfcl_data_version, find_data_dir, load_category
+
+    data_dir = find_data_dir(args.data_dir)
+    print(f"BFCL data: {data_dir}\nversion: {bfcl_data_version(data_dir)}")
+    for category in SUPPORTED_CATEGORIES:
+        print(f"  {category:24s} {len(load_category(category, data_dir)):5d} entries")
+    return 0
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from .calls import DecodeError, decode_calls
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    try:
+        calls = decode_calls(text, args.format, known_names=args.known_name)
+    except DecodeError as e:
+        print(f"funrl: cannot decode: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps([{"name": c.name, "arguments": c.arguments} for c in calls], ensure_ascii=False, default=repr))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .bfcl.data import BFCLDataError
+
+    try:
+        if args.command == "bfcl":
+            return _bfcl_score(args) if args.bfcl_command == "score" else _bfcl_info(args)
+        if args.command == "decode":
+            return _decode(args)
+        if args.command == "demo":
+            from .demo import run_demo
+            return run_demo(args.out, data_dir=args.data_dir)
+    except BFCLDataError as e:
+        print(f"funrl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("funrl: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

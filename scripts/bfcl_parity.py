@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Record the OFFICIAL BFCL checker's verdicts on systematically mutated outputs, as test fixtures.
+
+    python scripts/bfcl_parity.py            # creates the throwaway venv if needed, then writes the fixtures
+    python scripts/bfcl_parity.py --venv /tmp/bfcl-official --categories simple_python irrelevance
+
+What it does:
+
+1. Creates a separate virtualenv (default ``/tmp/funrl-bfcl-official``) with the **full** ``bfcl-eval==2026.3.23``
+   (all its dependencies; torch is pre-installed as the CPU build 2.13.0 so the resolver does not pull CUDA; the
+   missing ``soundfile`` dependency is added). Nothing of it touches the project environment.
+2. Re-runs itself inside that venv. For every entry of the 11 Python single-turn categories it regenerates the
+   mutated outputs of :mod:`funrl_lib.bfcl.mutations` (pure Python, imported from this checkout) and scores each with
+   the official code paths of ``bfcl evaluate``: ``eval_runner._evaluate_single_ast_entry`` (decode with the handler's
+   ``decode_ast``, format check, ``ast_checker``) or ``_evaluate_single_relevance_entry``, using the handler of a
+   registered prompt-mode model (``meta-llama/Llama-3.1-8B-Instruct``: default Python decoder, no underscore_to_dot).
+   An exception inside the official checker is recorded as ``checker_error:<ExceptionName>``.
+3. Cross-checks the harness: for each category, the gold answers and one mutation are also written as result files
+   and scored by the official ``bfcl evaluate`` command; its accuracies must equal the harness's.
+4. Runs the per-rule tests of ``tests/test_checker.py`` with the official ``ast_checker`` in place of funrl's, so
+   their hand-written expectations are the official behaviour too.
+5. Writes ``tests/fixtures/bfcl_parity/<category>.jsonl.gz``: a header line (versions, error-type table) then one
+   line per entry ``{"id", "digest", "v": [code, ...]}``, codes aligned with the mutation order (0 = valid, k =
+   error_types[k-1]); ``digest`` lets the test confirm it regenerated the same texts.
+
+``tests/test_bfcl_parity.py`` asserts that funrl's checker gives the same (valid, error_type) on every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "bfcl_parity"
+BFCL_EVAL = "bfcl-eval==2026.3.23"
+PROBE_MODEL = "meta-llama/Llama-3.1-8B-Instruct"  # registered prompt-mode OSS handler: default decode_ast
+CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple", "live_simple", "live_multiple",
+              "live_parallel", "live_parallel_multiple", "irrelevance", "live_irrelevance", "live_relevance"]
+
+
+def ensure_venv(venv: Path) -> Path:
+    python = venv / "bin" / "python"
+    marker = venv / ".funrl-bfcl-official"
+    if marker.is_file() and marker.read_text().strip() == BFCL_EVAL:
+        return python
+    print(f"creating the official-checker venv at {venv} (one-off, a few minutes)", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    # CPU torch first: bfcl-eval's dependency sentence-transformers needs torch, and an unpinned torch pulls CUDA.
+    subprocess.run(pip + ["torch==2.13.0"], check=True)
+    subprocess.run(pip + [BFCL_EVAL, "soundfile", "pytest"], check=True)
+    marker.write_text(BFCL_EVAL + "\n")
+    return python
+
+
+def run_inner(args: argparse.Namespace) -> int:
+    os.environ.setdefault("BFCL_PROJECT_ROOT", str(Path(args.work) / "bfcl_root"))
+    os.environ.setdefault("OPENAI_API_KEY", "unused")  # some handlers build a client at import
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    Path(os.environ["BFCL_PROJECT_ROOT"]).mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(REPO))
+
+    import importlib.metadata
+
+    from bfcl_eval.constants.enums import Language, ReturnFormat
+    from bfcl_eval.eval_checker import eval_runner
+    from bfcl_eval.utils import load_dataset_entry, load_ground_truth_entry
+
+    from funrl_lib.bfcl.data import AST_CATEGORIES, find_data_dir, load_category
+    from funrl_lib.bfcl.mutations import MUTATIONS_VERSION, mutations, mutations_digest
+
+    official_version = importlib.metadata.version("bfcl-eval")
+    data_dir = find_data_dir()
+    handler = eval_runner.get_handler(PROBE_MODEL)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    totals = {}
+    for category in args.categories:
+        started = time.time()
+        prompts = {e["id"]: e for e in load_dataset_entry(category, include_prereq=False,
+                                                          include_language_specific_hint=False)}
+        answers = ({e["id"]: e["ground_truth"] for e in load_ground_truth_entry(category)}
+                   if category in AST_CATEGORIES else {})
+        entries = load_category(category, data_dir)
+        error_types: list[str] = []
+        lines = []
+        counts = {"rows": 0, "valid": 0}
+        gold_results, probe_results = [], []
+        for entry_id, entry in entries.items():
+            items = mutations(entry)
+            codes = []
+            for name, text in items:
+                valid, error_type = official_verdict(eval_runner, handler, category, prompts[entry_id],
+                                                     answers.get(entry_id), text, Language, ReturnFormat)
+                if valid:
+                    codes.append(0)
+                    counts["valid"] += 1
+                else:
+                    if error_type not in error_types:
+                        error_types.append(error_type)
+                    codes.append(error_types.index(error_type) + 1)
+                counts["rows"] += 1
+            lines.append({"id": entry_id, "digest": mutations_digest(items), "v": codes})
+            gold_results.append({"id": entry_id, "result": items[0][1], "_valid": codes[0] == 0})
+            k = len(gold_results) % len(items)  # a different mutation per entry: a mix of right and wrong
+            probe_results.append({"id": entry_id, "result": items[k][1], "_valid": codes[k] == 0})
+        header = {"category": category, "bfcl_eval": official_version, "python": platform.python_version(),
+                  "mutations_version": MUTATIONS_VERSION, "probe_model": PROBE_MODEL,
+                  "created": time.strftime("%Y-%m-%d"), "entries": len(lines), **counts,
+                  "error_types": error_types}
+        path = out_dir / f"{category}.jsonl.gz"
+        with gzip.open(path, "wt", encoding="utf-8", compresslevel=9) as f:
+            f.write(json.dumps(header) + "\n")
+            for line in lines:
+                f.write(json.dumps(line, separators=(",", ":")) + "\n")
+        if not args.skip_cli_check:
+            for label, results in (("gold", gold_results), ("probe", probe_results)):
+                cli_check(category, label, results, Path(args.work))
+        totals[category] = counts
+        print(f"{category:24s} {len(lines):5d} entries {counts['rows']:7d} rows {counts['valid']:7d} valid "
+              f"({time.time() - started:.1f}s) -> {path.relative_to(REPO)}", flush=True)
+    print(f"total rows: {sum(c['rows'] for c in totals.values())}")
+    return check_rule_tests()
+
+
+def check_rule_tests() -> int:
+    """Run the per-rule tests of tests/test_checker.py with the OFFICIAL ast_checker in place of funrl's check_calls,
+    so the hand-written expectations are known to be BFCL's, not just funrl's."""
+    import inspect
+    import traceback
+
+    sys.path.insert(0, str(REPO / "tests"))
+    import test_checker
+    from bfcl_eval.constants.enums import Language
+    from bfcl_eval.eval_checker.ast_eval.ast_checker import ast_checker
+
+    from funrl_lib.bfcl.checker import Verdict
+
+    def official_check_calls(tools, calls, possible, category, underscore_to_dot=False):
+        model = "gpt-4o-2024-11-20-FC" if underscore_to_dot else PROBE_MODEL.replace("/", "_")
+        result = ast_checker([t.to_bfcl() for t in tools], [c.to_bfcl() for c in calls], possible, Language.PYTHON,
+                             category, model)
+        return Verdict(result["valid"], None if result["valid"] else result["error_type"], result["error"])
+
+    test_checker.check_calls = official_check_calls
+    ran, failed = 0, []
+    for name, fn in inspect.getmembers(test_checker, inspect.isfunction):
+        if name.startswith("test_") and name not in test_checker.FUNRL_ONLY:
+            ran += 1
+            try:
+                fn()
+            except Exception:
+                failed.append(name)
+                traceback.print_exc(limit=3)
+    print(f"tests/test_checker.py with the official checker: {ran - len(failed)}/{ran} rule tests pass")
+    return 1 if failed else 0
+
+
+def official_verdict(eval_runner, handler, category, prompt_entry, ground_truth, text, Language, ReturnFormat):
+    """(valid, error_type) from the official single-entry evaluators, exceptions recorded as checker errors."""
+    try:
+        if ground_truth is None:
+            result = eval_runner._evaluate_single_relevance_entry(handler, prompt_entry["id"], text, prompt_entry,
+                                                                  PROBE_MODEL.replace("/", "_"), category)
+        else:
+            result = eval_runner._evaluate_single_ast_entry(handler, prompt_entry["id"], text, ground_truth,
+                                                            prompt_entry, PROBE_MODEL.replace("/", "_"), category,
+                                                            language=Language.PYTHON,
+                                                            return_format=ReturnFormat.PYTHON)
+    except Exception as e:  # the official evaluation would abort on this row
+        return False, f"checker_error:{type(e).__name__}"
+    return bool(result["valid"]), (None if result["valid"] else result["error_type"])
+
+
+def cli_check(category: str, label: str, results: list[dict], work: Path) -> None:
+    """Score ``results`` with the official ``bfcl evaluate`` CLI and compare accuracy with the harness."""
+    from bfcl_eval.utils import get_directory_structure_by_category
+
+    model_dir = PROBE_MODEL.replace("/", "_")
+    root = work / f"cli_{category}_{label}"
+    result_dir = root / "result" / model_dir / get_directory_structure_by_category(category)
+    result_dir.mkdir(parents=True, exist_ok=True)
+    with open(result_dir / f"BFCL_v4_{category}_result.json", "w") as f:
+        for r in results:
+            f.write(json.dumps({"id": r["id"], "result": r["result"]}) + "\n")
+    env = dict(os.environ, BFCL_PROJECT_ROOT=str(root))
+    proc = subprocess.run([sys.executable, "-m", "bfcl_eval", "evaluate", "--model", PROBE_MODEL, "--test-category",
+                           category, "--result-dir", str(root / "result"), "--score-dir", str(root / "score")],
+                          env=env, capture_output=True, text=True)
+    score_file = next((root / "score").rglob(f"BFCL_v4_{category}_score.json"), None)
+    if proc.returncode != 0 or score_file is None:
+        raise SystemExit(f"bfcl evaluate failed for {category}/{label}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    with open(score_file) as f:
+        summary = json.loads(f.readline())
+    expected = sum(r["_valid"] for r in results)
+    if summary["correct_count"] != expected or summary["total_count"] != len(results):
+        raise SystemExit(f"{category}/{label}: bfcl evaluate says {summary['correct_count']}/"
+                         f"{summary['total_count']}, the harness {expected}/{len(results)}")
+    print(f"  bfcl evaluate agrees on {category}/{label}: {expected}/{len(results)}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--venv", default="/tmp/funrl-bfcl-official", help="throwaway venv for the official package")
+    parser.add_argument("--out", default=str(FIXTURES))
+    parser.add_argument("--work", default="/tmp/funrl-bfcl-parity-work", help="scratch folder (BFCL_PROJECT_ROOT)")
+    parser.add_argument("--categories", nargs="+", default=CATEGORIES, choices=CATEGORIES)
+    parser.add_argument("--skip-cli-check", action="store_true", help="do not cross-check with `bfcl evaluate`")
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        return run_inner(args)
+    python = ensure_venv(Path(args.venv))
+    cmd = [str(python), __file__, "--inner", "--out", args.out, "--work", args.work, "--categories", *args.categories]
+    if args.skip_cli_check:
+        cmd.append("--skip-cli-check")
+    return subprocess.run(cmd).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
