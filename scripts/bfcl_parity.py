@@ -126,7 +126,7 @@ def run_inner(args: argparse.Namespace) -> int:
                 cli_check(category, label, results, Path(args.work))
         totals[category] = counts
         print(f"{category:24s} {len(lines):5d} entries {counts['rows']:7d} rows {counts['valid']:7d} valid "
-              f"({time.time() - started:.1f}s) -> {path.relative_to(REPO)}", flush=True)
+              f"({time.time() - started:.1f}s) -> {path}", flush=True)
     print(f"total rows: {sum(c['rows'] for c in totals.values())}")
     return check_rule_tests()
 
