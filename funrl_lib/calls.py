@@ -114,6 +114,12 @@ _MAX_SEQUENCE = 1_000_000
 _MAX_INT_BITS = 1_000_000
 
 
+# Model output is parsed under this file name, and warnings from parsing it (invalid escape sequences, "invalid
+# decimal literal", ...) are ignored by one filter that matches nothing else.
+_SOURCE_NAME = "<funrl-model-output>"
+warnings.filterwarnings("ignore", module=re.escape(_SOURCE_NAME) + r"\Z")
+
+
 class _Unsupported(Exception):
     pass
 
@@ -132,12 +138,7 @@ def decode_python(text: Any, *, known_names: Iterable[str] = ()) -> list[Call]:
     if known_names:
         s, aliases = _alias_names(s, known_names)
     try:
-        if "\\" in s:  # string literals in model output may hold invalid escapes: parse without warning about them
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tree = ast.parse(s, mode="eval")
-        else:
-            tree = ast.parse(s, mode="eval")
+        tree = ast.parse(s, filename=_SOURCE_NAME, mode="eval")
     except SyntaxError as e:
         raise DecodeError(f"not Python syntax: {e.msg}", fmt="python", text=text, line=e.lineno,
                           column=e.offset) from None

@@ -23,7 +23,7 @@ from .bfcl.checker import ground_truth_defects, score_entry
 from .bfcl.data import CATEGORY_GROUP, SUPPORTED_CATEGORIES, bfcl_data_version, find_data_dir, load_category
 from .bfcl.mutations import mutations
 from .bfcl.score import score_results_file, write_verdicts
-from .calls import decode_calls, render_calls
+from .calls import decode_calls
 from .rewards import funrl_binary, toolrl_graded
 from .tools import ToolDef, validate_tool
 

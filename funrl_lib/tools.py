@@ -136,10 +136,8 @@ class Schema:
             raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
         node: dict[str, Any] = {}
         spelling = _SPELLING[dialect][kind]
-        if spelling is not None:
+        if spelling is not None:  # JSON Schema spells "any" by leaving the type keyword out
             node["type"] = spelling
-        elif dialect == "json" and kind == "any":
-            pass  # JSON Schema: no type keyword
         if description is not None:
             node["description"] = description
         if enum is not None:

@@ -5,7 +5,7 @@ import math
 import string
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from funrl_lib.calls import (Call, DecodeError, RenderError, decode_calls, parse_completion, render_calls,
@@ -262,3 +262,18 @@ def test_think_helpers_total(text, prefilled):
         assert split.thought.strip() and split.answer.strip()
     parse_completion(text, prefilled_think=prefilled)
     strip_think(text)
+
+
+
+def test_parsing_model_output_emits_no_warnings():
+    """In a process that shows every warning (python -W default), decoding prints none, and other code's warnings
+    still show (the filter matches only funrl's parse calls)."""
+    import subprocess
+    import sys
+    code = ("from funrl_lib.calls import decode_calls, DecodeError\n"
+            "decode_calls(\"[f(a='\\\\p', b=1)]\")\n"
+            "try:\n    decode_calls('[f(a=1if x else 2)]')\nexcept DecodeError:\n    pass\n"
+            "import ast; ast.parse('1if x else 2', mode='eval')\n")
+    out = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("Warning") == 1 and "<unknown>" in out.stderr  # only the unrelated ast.parse warned

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from funrl_lib.bfcl.data import load_category
 from funrl_lib.bfcl.mutations import mutations
