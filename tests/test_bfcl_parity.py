@@ -2,7 +2,8 @@
 
 The fixtures (tests/fixtures/bfcl_parity/*.jsonl.gz) hold the official verdicts, recorded by scripts/bfcl_parity.py
 in a separate virtualenv with the full bfcl-eval installed, on the mutated outputs of funrl_lib.bfcl.mutations.
-Here the same outputs are regenerated (the digest proves they are the same texts) and scored by funrl.
+Here the same outputs are regenerated (the digest proves they are the same texts) and scored by funrl through the
+engine of `funrl bfcl score`.
 """
 
 import gzip
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from funrl_lib.bfcl.checker import score_entry
+from funrl_lib.bfcl.score import score_result_lines
 from funrl_lib.bfcl.data import SUPPORTED_CATEGORIES, load_category
 from funrl_lib.bfcl.mutations import MUTATIONS_VERSION, mutations, mutations_digest
 
@@ -26,23 +27,32 @@ def read_fixture(category):
 
 
 @pytest.mark.parametrize("category", SUPPORTED_CATEGORIES)
-def test_funrl_checker_agrees_with_official_on_every_row(category):
+def test_funrl_bfcl_score_agrees_with_official_on_every_row(category):
+    """Every fixture row goes through the engine of `funrl bfcl score` (score_result_lines) as a BFCL result line:
+    pass k scores, for every entry, its k-th mutated output."""
     header, rows = read_fixture(category)
     assert header["mutations_version"] == MUTATIONS_VERSION, f"fixtures are for another mutation set; {REGENERATE}"
     entries = load_category(category)
     assert len(rows) == len(entries) == header["entries"]
     table = [None] + header["error_types"]
-    disagreements, total = [], 0
+    outputs = {}
     for row in rows:
-        entry = entries[row["id"]]
-        items = mutations(entry)
+        items = mutations(entries[row["id"]])
         assert mutations_digest(items) == row["digest"], f"{row['id']}: mutated texts changed; {REGENERATE}"
-        for (name, text), code in zip(items, row["v"], strict=True):
+        assert len(items) == len(row["v"])
+        outputs[row["id"]] = items
+    disagreements, total = [], 0
+    for k in range(max(len(row["v"]) for row in rows)):
+        batch = [row for row in rows if k < len(row["v"])]
+        lines = [json.dumps({"id": row["id"], "result": outputs[row["id"]][k][1]}) for row in batch]
+        report = score_result_lines(category, lines, entries=entries)
+        assert not report.problems and len(report.verdicts) == len(batch)
+        for row, got in zip(batch, report.verdicts, strict=True):
             total += 1
-            official = (code == 0, table[code])
-            verdict = score_entry(entry, text)
-            if (verdict.valid, verdict.error_type) != official:
-                disagreements.append(f"{row['id']} {name}: official {official}, funrl "
-                                     f"{(verdict.valid, verdict.error_type)}; output {text[:200]!r}")
+            code = row["v"][k]
+            if got["id"] != row["id"] or (got["valid"], got["error_type"]) != (code == 0, table[code]):
+                name, text = outputs[row["id"]][k]
+                disagreements.append(f"{row['id']} {name}: official {(code == 0, table[code])}, funrl "
+                                     f"{(got['valid'], got['error_type'])}; output {text[:200]!r}")
     assert total == header["rows"]
     assert not disagreements, f"{len(disagreements)} of {total} rows disagree:\n" + "\n".join(disagreements[:20])
