@@ -75,8 +75,14 @@ def main() -> int:
     from funrl_lib.bfcl.data import AST_CATEGORIES, SUPPORTED_CATEGORIES
     from funrl_lib.calls import DecodeError, decode_python
 
+    from funrl_lib.bfcl.data import BFCLDataError
+
     categories = args.categories or list(SUPPORTED_CATEGORIES)
-    rows = load_rows(categories)
+    try:
+        rows = load_rows(categories)
+    except BFCLDataError as e:
+        print(f"checker_speed: {e}\n(run it in the project environment: `make bench`)", file=sys.stderr)
+        return 2
     ast_rows = []
     for entry, text in rows:
         if entry.category in AST_CATEGORIES:
