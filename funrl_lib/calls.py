@@ -201,7 +201,7 @@ def _resolve_value(node: ast.expr, aliases: dict[str, str]) -> Any:
             out[key] = _resolve_value(v, aliases)  # TypeError for an unhashable key, as in BFCL
         return out
     if isinstance(node, ast.BinOp):
-        return _fold(node)  # BFCL: eval(ast.unparse(node))
+        return _fold(node)  # where BFCL runs Python eval on ast.unparse(node)
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Call):
