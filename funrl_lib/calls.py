@@ -112,6 +112,7 @@ class RenderError(ValueError):
 
 _MAX_SEQUENCE = 1_000_000
 _MAX_INT_BITS = 1_000_000
+_WIDE_FORMAT = re.compile(r"%[^a-zA-Z%]*\d{7}")  # a %-format width or precision of 7+ digits: '%999999999d' % 1
 
 
 # Model output is parsed under this file name, and warnings from parsing it (invalid escape sequences, "invalid
@@ -155,7 +156,7 @@ def decode_python(text: Any, *, known_names: Iterable[str] = ()) -> list[Call]:
     for i, elem in enumerate(elements):
         if not isinstance(elem, ast.Call):
             raise DecodeError(f"element {i} is a {type(elem).__name__}, not a call", fmt="python", text=text,
-                              line=getattr(elem, "lineno", None), column=getattr(elem, "col_offset", None))
+                              line=elem.lineno, column=elem.col_offset + 1)
         try:
             name, args = _resolve_call(elem, aliases)
         except (_Unsupported, TypeError, ValueError, ArithmeticError, RecursionError, MemoryError) as e:
@@ -269,6 +270,9 @@ def _guard(op: type, left: Any, right: Any) -> None:
         raise _Unsupported("power too large")
     if op is ast.LShift and ints and right > _MAX_INT_BITS:
         raise _Unsupported("shift too large")
+    if op is ast.Mod and isinstance(left, (str, bytes)) and _WIDE_FORMAT.search(
+            left if isinstance(left, str) else left.decode("latin-1")):
+        raise _Unsupported("format width too large")
     if op is ast.Mult:
         if ints and abs(left).bit_length() + abs(right).bit_length() > _MAX_INT_BITS:
             raise _Unsupported("product too large")

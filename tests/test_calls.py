@@ -51,8 +51,9 @@ def test_python_unary_operator_always_negates_like_bfcl():
 def test_python_arithmetic_is_folded_without_eval():
     assert py("[f(a=2*3, b='ab'*2, c=[1]+[2], d=10**-2, e=3 - -2, g=7//2, h='%d' % 5, i=+(-1)*1)]") == [
         ("f", {"a": 6, "b": "abab", "c": [1, 2], "d": 0.01, "e": 5, "g": 3, "h": "5", "i": -1})]
+    assert py("[f(a='%5.2f' % 3.14159, b=b'%3d' % 7)]") == [("f", {"a": " 3.14", "b": b"  7"})]
     for text in ("[f(a=len(x)+1)]", "[f(a=x*2)]", "[f(a=1/0)]", "[f(a=9**9**9)]", "[f(a='a'*10**9)]",
-                 "[f(a=1<<10**9)]", "[f(a=lambda: 1)]"):
+                 "[f(a=1<<10**9)]", "[f(a=lambda: 1)]", "[f(a='%999999999d' % 1)]", "[f(a=b'%.9999999f' % 1.0)]"):
         with pytest.raises(DecodeError):
             decode_calls(text)
 
