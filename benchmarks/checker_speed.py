@@ -72,10 +72,8 @@ def main() -> int:
         return subprocess.run(cmd).returncode
 
     from funrl_lib.bfcl.checker import check_calls, score_entry
-    from funrl_lib.bfcl.data import AST_CATEGORIES, SUPPORTED_CATEGORIES
+    from funrl_lib.bfcl.data import AST_CATEGORIES, SUPPORTED_CATEGORIES, BFCLDataError
     from funrl_lib.calls import DecodeError, decode_python
-
-    from funrl_lib.bfcl.data import BFCLDataError
 
     categories = args.categories or list(SUPPORTED_CATEGORIES)
     try:

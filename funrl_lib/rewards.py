@@ -31,7 +31,8 @@ import json
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from .bfcl.checker import GroundTruthError, check_calls, infer_category, possible_answer_from_calls
+from .bfcl.checker import (GroundTruthError, check_calls, decodes_to_calls, infer_category,
+                           possible_answer_from_calls)
 from .calls import Call, DecodeError, decode_calls, parse_completion
 from .tools import ToolDef, load_tools
 
@@ -164,7 +165,8 @@ def make_funrl_binary(fmt: str = "python", *, prefilled_think: bool = False, str
             elif not truth:
                 abstained = not calls
                 if strict_abstain and abstained:
-                    abstained = not any(_decodes(parsed.answer, f, names) for f in ("python", "json", "hermes"))
+                    abstained = not any(decodes_to_calls(parsed.answer.strip(), f, known_names=names)
+                                        for f in ("python", "json", "hermes"))
                 rewards.append(1.0 if abstained else 0.0)
             elif calls is None:
                 rewards.append(0.0)
@@ -182,12 +184,6 @@ def make_funrl_binary(fmt: str = "python", *, prefilled_think: bool = False, str
     funrl_binary.__doc__ = make_funrl_binary.__doc__
     return funrl_binary
 
-
-def _decodes(answer: str, fmt: str, names: Sequence[str]) -> bool:
-    try:
-        return bool(decode_calls(answer.strip(), fmt, known_names=names))
-    except DecodeError:
-        return False
 
 
 # ---------------------------------------------------------------------------------------------------------------

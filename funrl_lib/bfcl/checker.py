@@ -55,7 +55,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from ..calls import Call, DecodeError, decode_python, strip_think
+from ..calls import Call, DecodeError, decode_calls, decode_python, strip_think
 from ..tools import ToolDef, load_tools
 from .data import AST_CATEGORIES, RELEVANCE_CATEGORIES, BFCLEntry
 
@@ -340,10 +340,10 @@ def _all_tooldefs(functions: Any) -> bool:
 # Relevance and whole-entry scoring (eval_runner._evaluate_single_*_entry)
 # ---------------------------------------------------------------------------------------------------------------
 
-def decodes_to_calls(output: Any, *, known_names: Iterable[str] = ()) -> bool:
-    """BFCL's relevance test: does ``output`` decode (Python syntax) into a non-empty list of calls?"""
+def decodes_to_calls(output: Any, fmt: str = "python", *, known_names: Iterable[str] = ()) -> bool:
+    """Does ``output`` decode into a non-empty list of calls? With ``fmt="python"`` this is BFCL's relevance test."""
     try:
-        return bool(decode_python(output, known_names=known_names))
+        return bool(decode_calls(output, fmt, known_names=known_names))
     except DecodeError:
         return False
 

@@ -72,6 +72,15 @@ def _is_data_dir(path: Path) -> bool:
     return (path / f"{VERSION_PREFIX}_simple_python.json").is_file()
 
 
+def _installed_data_dirs() -> list[Path]:
+    """``data`` folders of the installed bfcl_eval package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec("bfcl_eval")
+    except (ImportError, ValueError):
+        return []
+    return [Path(p) / "data" for p in (spec.submodule_search_locations or [])] if spec else []
+
+
 def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding ``BFCL_v4_*.json`` and ``possible_answer/``.
 
@@ -88,12 +97,7 @@ def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
         source = "--data-dir" if data_dir is not None else "FUNRL_BFCL_DATA"
         raise BFCLDataError(f"{source}={given}: no {VERSION_PREFIX}_simple_python.json there or in its bfcl_eval/data, "
                             "data or berkeley-function-call-leaderboard/bfcl_eval/data sub-folders")
-    try:
-        spec = importlib.util.find_spec("bfcl_eval")
-    except (ImportError, ValueError):
-        spec = None
-    candidates = [Path(p) / "data" for p in (spec.submodule_search_locations or [])] if spec else []
-    for path in candidates:
+    for path in _installed_data_dirs():
         if _is_data_dir(path):
             return path
     raise BFCLDataError(f"BFCL v4 data not found: the bfcl_eval package is not installed; {INSTALL_HINT}")
@@ -102,12 +106,7 @@ def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 def bfcl_data_version(data_dir: Path | None = None) -> str:
     """``bfcl-eval==<version>`` for the installed wheel's data, or the folder for a checkout."""
     if data_dir is not None:
-        try:
-            spec = importlib.util.find_spec("bfcl_eval")
-        except (ImportError, ValueError):
-            spec = None
-        installed = [Path(p) / "data" for p in (spec.submodule_search_locations or [])] if spec else []
-        if Path(data_dir).resolve() not in [p.resolve() for p in installed]:
+        if Path(data_dir).resolve() not in [p.resolve() for p in _installed_data_dirs()]:
             return f"data folder {data_dir}"
     try:
         return f"bfcl-eval=={importlib.metadata.version('bfcl-eval')}"
