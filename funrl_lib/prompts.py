@@ -1,0 +1,56 @@
+"""System prompts shared by synthesis, training and evaluation, kept verbatim where a source publishes them.
+
+``TOOLACE_SYSTEM`` is the system prompt of the released ToolACE data (``Team-ACE/ToolACE``), ``\\n``s and spacing
+as in the data (../shared/reference/toolace.md §5). ``FUNRL_SYSTEM`` follows FunRL/EGPO's template (v4 Fig. 8):
+the ToolACE/BFCL persona, a ``# Tool`` header with the functions as JSON, then the think-then-call instructions; the
+paper shows it only in a figure, so the wording of the instruction lines is ours (funrl-egpo.md §3).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+__all__ = ["FUNRL_SYSTEM", "TOOLACE_SYSTEM", "funrl_system_prompt", "tools_json", "toolace_system_prompt"]
+
+TOOLACE_SYSTEM = (
+    "You are an expert in composing functions. You are given a question and a set of possible functions. \n"
+    "Based on the question, you will need to make one or more function/tool calls to achieve the purpose. \n"
+    "If none of the function can be used, point it out. If the given question lacks the parameters required by the "
+    "function,\nalso point it out. You should only return the function call in tools call sections.\n"
+    "Here is a list of functions in JSON format that you can invoke:\n{functions}. \n"
+    "Should you decide to return the function call(s). \n"
+    "Put it in the format of [func1(params_name=params_value, params_name2=params_value2...), func2(params)]\n\n"
+    "NO other text MUST be included."
+)
+
+# The phrase ToolACE-format readers look for before the tool list.
+TOOLACE_TOOLS_MARKER = "Here is a list of functions in JSON format that you can invoke:"
+
+FUNRL_SYSTEM = (
+    "You are an expert in composing functions. You are given a question and a set of possible functions. "
+    "Based on the question, you will need to make one or more function/tool calls to achieve the purpose. "
+    "If none of the functions can be used, point it out. If the given question lacks the parameters required by "
+    "the function, also point it out. You should only return the function calls in tools call sections.\n\n"
+    "# Tool\n{functions}\n\n"
+    "In each action step, you MUST:\n"
+    "1. Think about the reasoning process in the mind and enclose your reasoning within <think></think> XML tags.\n"
+    "2. Then, provide a function call in the format [func_name1(params_name1=params_value1, "
+    "params_name2=params_value2...), func_name2(params)], or, when no function applies or a required parameter is "
+    "missing, say so in plain text.\n"
+    "3. Make sure both the reasoning and the tool call steps are included together in one single reply.\n"
+    "Make sure every parameter value has the type the function expects."
+)
+
+
+def tools_json(tools: Sequence[Any]) -> str:
+    """The function list as the prompts show it: a JSON array, key order kept, non-ASCII kept."""
+    return json.dumps([t.to_dict() if hasattr(t, "to_dict") else t for t in tools], ensure_ascii=False)
+
+
+def toolace_system_prompt(tools: Sequence[Any]) -> str:
+    return TOOLACE_SYSTEM.replace("{functions}", tools_json(tools))
+
+
+def funrl_system_prompt(tools: Sequence[Any]) -> str:
+    return FUNRL_SYSTEM.replace("{functions}", tools_json(tools))

@@ -1,0 +1,1 @@
+"""ToolACE-style data synthesis: backends, API pool (TSS), dialogs (SDG), verification (DLV), exports."""
