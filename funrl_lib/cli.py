@@ -4,6 +4,10 @@
     funrl bfcl info [--data-dir DIR]
     funrl decode [--format python|json|hermes|openai|auto] [TEXT | -]
     funrl demo [--out DIR]
+    funrl pool --backend programmatic --n 2000 --seed 0 --out POOL.jsonl
+    funrl dialogs --pool POOL.jsonl --n 5000 --seed 0 [--mix single=.3,...] --out DIALOGS.jsonl
+    funrl verify --in FILE [--format auto|funrl|toolace|openai] --out KEPT.jsonl --rejected REJ.jsonl --report R.json
+    funrl export --in KEPT.jsonl --to toolace|openai|bfcl|trl --out FILE [--dataset DIR]
 """
 
 from __future__ import annotations
@@ -45,6 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--format", default="python", choices=["python", "json", "hermes", "openai", "auto"])
     decode.add_argument("--known-name", action="append", default=[],
                         help="a tool name that is not a Python identifier (e.g. 'Market Trends API'); repeatable")
+
+    # Synthesis stages: each module owns its options and its runner.
+    from .synth.api_pool import add_pool_parser
+    from .synth.dialogs import add_dialogs_parser
+    from .synth.verify import add_verify_parser
+
+    add_pool_parser(sub)
+    add_dialogs_parser(sub)
+    add_verify_parser(sub)
+    export = sub.add_parser("export", help="write samples as ToolACE, OpenAI messages, BFCL entries or TRL rows")
+    export.add_argument("--in", dest="inp", required=True, help="samples (funrl, ToolACE or OpenAI format; JSONL or "
+                                                               "a JSON array)")
+    export.add_argument("--format", default="auto", choices=["auto", "funrl", "toolace", "openai"],
+                        help="format of --in (default: detected per record)")
+    export.add_argument("--to", required=True, choices=["toolace", "openai", "bfcl", "trl"])
+    export.add_argument("--out", required=True, help="JSONL file to write")
+    export.add_argument("--dataset", help="also save a datasets.Dataset here (save_to_disk)")
 
     demo = sub.add_parser("demo", help="smoke run of what exists: decode, check, score BFCL gold and mutated answers")
     demo.add_argument("--out", default="outputs/demo", help="folder for the demo's files (default: outputs/demo)")
@@ -100,19 +121,51 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .synth.export import export_rows, to_dataset
+    from .synth.io import write_jsonl
+    from .synth.sample import read_samples
+
+    samples, bad = [], 0
+    for _, sample, error in read_samples(args.inp, args.format):
+        if error is not None:
+            print(f"funrl: skipped: {error}", file=sys.stderr)
+            bad += 1
+        else:
+            samples.append(sample)
+    n = write_jsonl(args.out, export_rows(samples, args.to))
+    print(f"{len(samples)} samples -> {n} {args.to} rows: {args.out}" + (f" ({bad} records skipped)" if bad else ""))
+    if args.dataset:
+        to_dataset(samples, args.to).save_to_disk(args.dataset)
+        print(f"dataset: {args.dataset}")
+    return 1 if bad else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .bfcl.data import BFCLDataError
+    from .synth.io import InputError
 
     try:
         if args.command == "bfcl":
             return _bfcl_score(args) if args.bfcl_command == "score" else _bfcl_info(args)
         if args.command == "decode":
             return _decode(args)
+        if args.command == "pool":
+            from .synth.api_pool import run_pool
+            return run_pool(args)
+        if args.command == "dialogs":
+            from .synth.dialogs import run_dialogs
+            return run_dialogs(args)
+        if args.command == "verify":
+            from .synth.verify import run_verify
+            return run_verify(args)
+        if args.command == "export":
+            return _export(args)
         if args.command == "demo":
             from .demo import run_demo
             return run_demo(args.out, data_dir=args.data_dir)
-    except BFCLDataError as e:
+    except (BFCLDataError, InputError) as e:
         print(f"funrl: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

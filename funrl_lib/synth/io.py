@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-__all__ = ["InputError", "JsonlAppender", "Record", "dumps_line", "read_records", "write_jsonl"]
+__all__ = ["InputError", "JsonlAppender", "Record", "dumps_line", "leaf_values", "read_records", "report_quarantine",
+           "write_json", "write_jsonl"]
 
 
 class InputError(ValueError):
@@ -163,6 +164,35 @@ class JsonlAppender:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def leaf_values(value: Any) -> Iterator[Any]:
+    """Every scalar inside nested dicts / lists / tuples (dict values, not keys), ``None`` left out."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from leaf_values(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from leaf_values(v)
+    elif value is not None:
+        yield value
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """A JSON document (stats, a report), indented, parent folders made."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def report_quarantine(out: str | os.PathLike) -> int:
+    """Print how many records a stage quarantined next to ``out`` (``<out>.quarantine.jsonl``); returns the count."""
+    path = Path(str(out) + ".quarantine.jsonl")
+    if not path.exists():
+        return 0
+    n = sum(1 for line in path.read_bytes().split(b"\n") if line.strip())
+    print(f"quarantined: {n} (see {path})")
+    return n
 
 
 def _hashable(value: Any) -> Any:

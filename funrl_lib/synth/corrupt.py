@@ -1,0 +1,321 @@
+"""Named corruptions of clean samples: the defects real generators make, injected on purpose.
+
+The programmatic generator writes correct dialogs, so verifying them alone shows a 100% pass rate and proves nothing.
+These corruptions reproduce what LLM-written data gets wrong (ToolACE Table 4's rule list, the hallucinated values
+its model layer hunts, and the ``date``→``string`` damage in the released ToolACE data), so a run can measure how
+much of each the verifier catches — and the notebooks can show pass rates that mean something.
+
+``CORRUPTIONS[name](sample, rng)`` returns a corrupted deep copy, or ``None`` when the sample has nothing to corrupt
+that way (no call, no date parameter, ...). ``EXPECTED_RULES[name]`` names the verification rules that should catch
+it; :func:`corrupt_samples` corrupts a share of a sample list and labels each sample with what was done.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+from typing import Any, Callable, Iterable
+
+from ..calls import Call
+from .sample import Message, Sample
+
+__all__ = ["CORRUPTIONS", "EXPECTED_RULES", "corrupt_samples"]
+
+Corruption = Callable[[Sample, random.Random], "Sample | None"]
+
+
+def _copy(sample: Sample) -> Sample:
+    return copy.deepcopy(sample)
+
+
+def _call_sites(sample: Sample) -> list[tuple[int, int, Call]]:
+    return [(i, k, c) for i, m in enumerate(sample.messages) if m.calls for k, c in enumerate(m.calls)]
+
+
+def _tool(sample: Sample, name: str) -> dict | None:
+    for t in sample.tools:
+        if isinstance(t, dict) and t.get("name") == name:
+            return t
+    return None
+
+
+def _props(tool: dict | None) -> dict:
+    params = (tool or {}).get("parameters") or {}
+    return params.get("properties") or {} if isinstance(params, dict) else {}
+
+
+def _pick_call(sample: Sample, rng: random.Random, want: Callable[[Call, dict], list[str]]):
+    """A random (turn, index, call, parameter) where ``want(call, tool)`` offers a parameter."""
+    options = []
+    for i, k, c in _call_sites(sample):
+        for p in want(c, _tool(sample, c.name)):
+            options.append((i, k, c, p))
+    return rng.choice(options) if options else None
+
+
+def missing_required(sample, rng):
+    site = _pick_call(sample, rng, lambda c, t: [p for p in ((t or {}).get("parameters") or {}).get("required") or []
+                                                 if p in c.arguments])
+    if not site:
+        return None
+    s = _copy(sample)
+    i, k, _, p = site
+    del s.messages[i].calls[k].arguments[p]
+    return s
+
+
+def unknown_param(sample, rng):
+    site = _pick_call(sample, rng, lambda c, t: list(c.arguments))
+    if not site:
+        return None
+    s = _copy(sample)
+    i, k, c, p = site
+    args = s.messages[i].calls[k].arguments
+    s.messages[i].calls[k].arguments = {(p + "_value" if q == p else q): v for q, v in args.items()}
+    return s
+
+
+def date_to_string(sample, rng):
+    """The released ToolACE data's damage: every ``date`` inside identifiers and text became ``string``."""
+    if not any(re.search(r"date", str(c.arguments), re.I) or re.search(r"date", c.name, re.I)
+               for _, _, c in _call_sites(sample)) and "date" not in str(sample.tools).lower():
+        return None
+    s = _copy(sample)
+    for m in s.messages:
+        if m.calls:
+            m.calls = [Call(c.name.replace("date", "string"),
+                            {k.replace("date", "string"): v for k, v in c.arguments.items()}) for c in m.calls]
+        if m.results is not None:
+            m.results = _replace_in(m.results, "date", "string")
+        if m.role == "assistant" and m.content:
+            m.content = m.content.replace("update", "upstring").replace("date", "string")
+    return s
+
+
+def _replace_in(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, dict):
+        return {k.replace(old, new) if isinstance(k, str) else k: _replace_in(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_in(v, old, new) for v in value]
+    return value
+
+
+def wrong_type(sample, rng):
+    site = _pick_call(sample, rng, lambda c, t: [p for p, v in c.arguments.items()
+                                                 if isinstance(v, (int, float, str)) and not isinstance(v, bool)])
+    if not site:
+        return None
+    s = _copy(sample)
+    i, k, _, p = site
+    v = s.messages[i].calls[k].arguments[p]
+    s.messages[i].calls[k].arguments[p] = [v] if isinstance(v, str) else str(v)  # "3" for 3, ["x"] for "x"
+    return s
+
+
+def enum_violation(sample, rng):
+    site = _pick_call(sample, rng, lambda c, t: [p for p in c.arguments if isinstance(_props(t).get(p), dict)
+                                                 and _props(t)[p].get("enum")])
+    if not site:
+        return None
+    s = _copy(sample)
+    i, k, _, p = site
+    s.messages[i].calls[k].arguments[p] = "NOT_AN_OPTION"
+    return s
+
+
+def unknown_function(sample, rng):
+    site = _pick_call(sample, rng, lambda c, t: ["-"])
+    if not site:
+        return None
+    s = _copy(sample)
+    i, k, c, _ = site
+    s.messages[i].calls[k].name = c.name + "_v2"
+    return s
+
+
+def hallucinated_value(sample, rng):
+    site = _pick_call(sample, rng, lambda c, t: [p for p, v in c.arguments.items()
+                                                 if isinstance(v, str) and not (_props(t).get(p) or {}).get("enum")])
+    if not site:
+        return None
+    s = _copy(sample)
+    i, k, _, p = site
+    s.messages[i].calls[k].arguments[p] = "Zanzibar-" + "".join(rng.choice("QXZJK") for _ in range(5))
+    return s
+
+
+def drop_tool_response(sample, rng):
+    turns = [i for i, m in enumerate(sample.messages) if m.role == "tool"]
+    if not turns:
+        return None
+    s = _copy(sample)
+    del s.messages[rng.choice(turns)]
+    return s
+
+
+def extra_result(sample, rng):
+    turns = [i for i, m in enumerate(sample.messages) if m.role == "tool" and m.results]
+    if not turns:
+        return None
+    s = _copy(sample)
+    m = s.messages[rng.choice(turns)]
+    m.results.append(copy.deepcopy(m.results[-1]))
+    return s
+
+
+def response_name_mismatch(sample, rng):
+    turns = [i for i, m in enumerate(sample.messages) if m.role == "tool" and m.results]
+    if not turns:
+        return None
+    s = _copy(sample)
+    m = s.messages[rng.choice(turns)]
+    m.results[0] = {**m.results[0], "name": str(m.results[0].get("name")) + "_other"}
+    return s
+
+
+def tampered_result(sample, rng):
+    """A tool output that the API would never return (a simulated result that disagrees with execution)."""
+    turns = [i for i, m in enumerate(sample.messages) if m.role == "tool" and m.results
+             and isinstance(m.results[0].get("results"), dict) and m.results[0]["results"]]
+    if not turns:
+        return None
+    s = _copy(sample)
+    res = s.messages[rng.choice(turns)].results[0]["results"]
+    key = rng.choice(sorted(res))
+    res[key] = _tamper(res[key])
+    return s
+
+
+def _tamper(v: Any) -> Any:
+    if isinstance(v, bool):
+        return not v
+    if isinstance(v, (int, float)):
+        return v + 7
+    if isinstance(v, str):
+        return v + "-tampered"
+    return "tampered"
+
+
+def _final_text(sample: Sample) -> int | None:
+    turns = [i for i, m in enumerate(sample.messages) if m.role == "assistant" and not m.is_call and m.content]
+    return turns[-1] if turns else None
+
+
+def truncated_response(sample, rng):
+    i = _final_text(sample)
+    if i is None or len(sample.messages[i].content) < 24:
+        return None
+    s = _copy(sample)
+    text = s.messages[i].content
+    cut = rng.randrange(len(text) // 2, len(text) - 4)
+    s.messages[i].content = text[:cut].rstrip(" .,!?") + " (the"
+    return s
+
+
+def empty_response(sample, rng):
+    i = _final_text(sample)
+    if i is None:
+        return None
+    s = _copy(sample)
+    s.messages[i].content = ""
+    return s
+
+
+def invalid_chars(sample, rng):
+    i = _final_text(sample)
+    if i is None:
+        return None
+    s = _copy(sample)
+    text = s.messages[i].content
+    at = rng.randrange(len(text) + 1)
+    s.messages[i].content = text[:at] + rng.choice(["\x00", "\ufffd", "\x1b[0m"]) + text[at:]
+    return s
+
+
+def broken_schema(sample, rng):
+    options = [(ti, p) for ti, t in enumerate(sample.tools) if isinstance(t, dict) for p in _props(t)]
+    if not options:
+        return None
+    s = _copy(sample)
+    ti, p = rng.choice(options)
+    s.tools[ti]["parameters"]["properties"][p]["type"] = "strnig"
+    return s
+
+
+def role_swap(sample, rng):
+    if len(sample.messages) < 2 or sample.messages[0].role != "user":
+        return None
+    s = _copy(sample)
+    s.messages[0], s.messages[1] = s.messages[1], s.messages[0]
+    return s
+
+
+def call_when_none_applies(sample, rng):
+    """An irrelevance dialog whose refusal became a call to one of the (unsuitable) candidates."""
+    if sample.type != "irrelevance" or not sample.tools or not isinstance(sample.tools[0], dict):
+        return None
+    s = _copy(sample)
+    tool = s.tools[0]
+    args = {p: "x" for p in ((tool.get("parameters") or {}).get("required") or [])}
+    for i, m in enumerate(s.messages):
+        if m.role == "assistant":
+            s.messages[i] = Message("assistant", calls=[Call(tool["name"], args)], think=m.think)
+            break
+    return s
+
+
+CORRUPTIONS: dict[str, Corruption] = {
+    "missing_required": missing_required, "unknown_param": unknown_param, "date_to_string": date_to_string,
+    "wrong_type": wrong_type, "enum_violation": enum_violation, "unknown_function": unknown_function,
+    "hallucinated_value": hallucinated_value, "drop_tool_response": drop_tool_response, "extra_result": extra_result,
+    "response_name_mismatch": response_name_mismatch, "tampered_result": tampered_result,
+    "truncated_response": truncated_response, "empty_response": empty_response, "invalid_chars": invalid_chars,
+    "broken_schema": broken_schema, "role_swap": role_swap, "call_when_none_applies": call_when_none_applies,
+}
+
+# The verification rules (funrl_lib.synth.verify) expected to catch each corruption; any one of them suffices.
+EXPECTED_RULES: dict[str, tuple[str, ...]] = {
+    "missing_required": ("required_params",),
+    "unknown_param": ("unknown_params",),
+    "date_to_string": ("date_string_artifacts", "unknown_params", "call_name_exists"),
+    "wrong_type": ("param_values",),
+    "enum_violation": ("param_values",),
+    "unknown_function": ("call_name_exists",),
+    "hallucinated_value": ("hallucinated_values",),
+    "drop_tool_response": ("tool_response_follows", "role_order"),
+    "extra_result": ("tool_response_follows",),
+    "response_name_mismatch": ("call_response_names",),
+    "tampered_result": ("execution",),
+    "truncated_response": ("response_length",),
+    "empty_response": ("response_length",),
+    "invalid_chars": ("invalid_chars",),
+    "broken_schema": ("tool_schema",),
+    "role_swap": ("role_order",),
+    "call_when_none_applies": ("task_consistency",),
+}
+
+
+def corrupt_samples(samples: Iterable[Sample], rate: float, seed: int = 0,
+                    kinds: Iterable[str] | None = None) -> list[tuple[Sample, str | None]]:
+    """Corrupt about ``rate`` of the samples, each with one corruption chosen by seed among ``kinds`` (default: all)
+    that applies to it. Returns ``(sample, corruption name or None)`` in input order; ids are kept."""
+    names = list(kinds or CORRUPTIONS)
+    unknown = [n for n in names if n not in CORRUPTIONS]
+    if unknown:
+        raise ValueError(f"unknown corruption(s) {', '.join(unknown)}; expected some of {', '.join(CORRUPTIONS)}")
+    rng = random.Random(f"corrupt:{seed}")
+    out: list[tuple[Sample, str | None]] = []
+    for sample in samples:
+        if rng.random() >= rate:
+            out.append((sample, None))
+            continue
+        for name in rng.sample(names, len(names)):
+            bad = CORRUPTIONS[name](sample, rng)
+            if bad is not None:
+                bad.meta = {**bad.meta, "corruption": name}
+                out.append((bad, name))
+                break
+        else:
+            out.append((sample, None))
+    return out
