@@ -35,8 +35,14 @@ def _bar(ax: Any, counts: Mapping[Any, float], title: str, *, horizontal: bool =
         ax.barh(labels[::-1], values[::-1], color=color)
     else:
         ax.bar(labels, values, color=color)
-        ax.tick_params(axis="x", rotation=30)
+        _slant(ax)
     ax.set_title(title)
+
+
+def _slant(ax: Any, rotation: int = 30) -> None:
+    """Slanted x labels anchored at their right end, so long names sit under their bar instead of overlapping."""
+    for label in ax.get_xticklabels():
+        label.set(rotation=rotation, ha="right", rotation_mode="anchor")
 
 
 def plot_tree(tree_counts: Mapping[str, int], path: str | Path | None = None):
@@ -78,7 +84,8 @@ def plot_dialog_stats(stats: Mapping[str, Any], path: str | Path | None = None,
         total = sum(target_mix.values()) or 1.0
         ax.bar([x + 0.2 for x in xs], [target_mix.get(t, 0) / total for t in types], width=0.4, label="target")
         ax.legend()
-    ax.set_xticks(list(xs), list(types), rotation=30)
+    ax.set_xticks(list(xs), list(types))
+    _slant(ax)
     ax.set_title(f"dialog types ({stats['n']} dialogs)")
     ax.set_ylabel("share")
     hist = stats["complexity"]["histogram"]
@@ -104,6 +111,7 @@ def plot_verify_report(report: Mapping[str, Any], path: str | Path | None = None
     ax1.barh(names[::-1], rates[::-1], color=colors[::-1])
     ax1.set_xlim(min([0.8] + rates) - 0.02, 1.0)
     ax1.set_title("pass rate per rule (blue: rule layer, orange: model layer)")
+    ax1.set_xlabel("share of the samples the rule checked that pass it")
     layers = [k for k in ("rule", "model", "final") if k in report["layers"]]
     ours = [report["layers"][k]["pass_rate"] or 0.0 for k in layers]
     ref = report.get("toolace_reference", {})
@@ -115,8 +123,8 @@ def plot_verify_report(report: Mapping[str, Any], path: str | Path | None = None
     for x, k in zip(xs, layers):
         ax2.text(x + 0.2, ref.get(k, 0.0) + 0.01, f"{ref.get(k, 0.0):.1%}", ha="center", fontsize=8)
     ax2.set_xticks(list(xs), layers)
-    ax2.set_ylim(0, 1.1)
+    ax2.set_ylim(0, 1.3)  # headroom for the legend above the bars
     ax2.set_title("pass rate per layer")
-    ax2.legend(loc="lower left", fontsize=8)
+    ax2.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)

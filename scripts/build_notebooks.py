@@ -1,0 +1,788 @@
+"""Build the synthesis notebooks (01 API pool, 02 dialogs, 03 verification) from the cell lists below.
+
+The notebooks are generated, not edited by hand, so that they review as Python: change a cell here, run
+``python scripts/build_notebooks.py``, commit both. The output is deterministic (fixed cell ids, sorted keys, no
+outputs, no execution counts), so ``python scripts/build_notebooks.py --check`` can fail CI when a committed notebook
+differs from what this script writes. tests/test_notebooks.py executes them headless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+GITHUB = "funrl/funrl"
+
+
+def md(text: str) -> tuple[str, str]:
+    return ("markdown", textwrap.dedent(text).strip("\n"))
+
+
+def code(text: str) -> tuple[str, str]:
+    return ("code", textwrap.dedent(text).strip("\n"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cells every notebook shares
+# ---------------------------------------------------------------------------------------------------------------
+
+def header(fname: str, title: str, story: str) -> tuple[str, str]:
+    colab = f"https://colab.research.google.com/github/{GITHUB}/blob/main/notebooks/{fname}"
+    kaggle = f"https://kaggle.com/kernels/welcome?src=https://github.com/{GITHUB}/blob/main/notebooks/{fname}"
+    badges = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
+              f"[![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)]({kaggle})")
+    return md(f"# {title}\n\n{badges}\n\n" + textwrap.dedent(story).strip("\n"))
+
+
+def install(extra: str = "matplotlib") -> list[tuple[str, str]]:
+    packages = ", ".join(f'"{x}"' for x in extra.split())
+    return [
+        md("""
+        ## Install
+
+        On Colab or Kaggle this clones the repository and installs `funrl_lib` with pip (no GPU needed: this
+        notebook runs on the CPU in seconds). Locally it installs nothing (`make setup` did) and only moves to the
+        repository root, so that the relative paths below (`data/`, `outputs/`) resolve.
+        """),
+        code("""
+        import os, subprocess, sys
+        from pathlib import Path
+
+        IN_COLAB, IN_KAGGLE = "google.colab" in sys.modules, "KAGGLE_KERNEL_RUN_TYPE" in os.environ
+        if IN_COLAB or IN_KAGGLE:
+            if not Path("pyproject.toml").exists():
+                if not Path("funrl").exists():
+                    subprocess.run(["git", "clone", "-q", "https://github.com/GITHUB"], check=True)
+                os.chdir("funrl")
+            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".", PACKAGES], check=True)
+        else:
+            os.chdir(next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "pyproject.toml").exists()))
+        sys.path.insert(0, os.getcwd())  # funrl_lib from this checkout, even before the kernel sees a fresh install
+        print("repository:", os.getcwd(), "(Colab)" if IN_COLAB else "(Kaggle)" if IN_KAGGLE else "(local)")
+        """.replace("GITHUB", GITHUB).replace("PACKAGES", packages)),
+    ]
+
+
+def parameters(sizes: str, note: str = "") -> list[tuple[str, str]]:
+    lines = ['SMOKE = os.environ.get("FUNRL_SMOKE") == "1"',
+             'OUT = Path(os.environ.get("FUNRL_OUT", "outputs")) / "synth"',
+             'FIGURES = OUT / "figures"',
+             "SEED = 0",
+             *textwrap.dedent(sizes).strip().splitlines(),
+             "FIGURES.mkdir(parents=True, exist_ok=True)",
+             'print(f"SMOKE={SMOKE}  OUT={OUT}  SEED={SEED}")']
+    return [
+        ("markdown", "## Parameters\n\n`FUNRL_SMOKE=1` shrinks every size for a quick run (the tests use it); "
+                     "`FUNRL_OUT` moves the outputs\n(default `outputs/`, which git ignores)." + note),
+        ("code", "\n".join(lines)),
+    ]
+
+
+def wrote(intro: str, files: list[str]) -> list[tuple[str, str]]:
+    listing = "".join(f"\n    {f}," for f in files)
+    return [
+        md(intro),
+        ("code", f"for p in [{listing}\n]:\n"
+                 '    print(f"{str(p.relative_to(OUT)):<30} {p.stat().st_size / 1024:>9.1f} KiB")'),
+    ]
+
+
+LOAD_POOL = """
+    pool_path = OUT / "pool.jsonl"
+    if not pool_path.exists():
+        print(f"{pool_path} is missing, so it is built here (01_api_pool.ipynb tells that story)")
+        build_pool(N_APIS, SEED, out=pool_path, progress=False)
+    pool = load_pool(pool_path)
+    print(f"{len(pool)} APIs from {pool_path}")
+"""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 01: the API pool
+# ---------------------------------------------------------------------------------------------------------------
+
+NB01 = [
+    header("01_api_pool.ipynb", "01 · The API pool: ToolACE's Tool Self-Evolution Synthesis", """
+    ToolACE (arXiv 2409.00920, §2.1) does not collect APIs: it *grows* them. An LLM reads API documents and builds an
+    **API context tree** of functionalities (speciation); every new API gets a domain, a diversity level and a
+    sampled subtree of that tree (adaptation); then an LLM writes the API from the subtree and one example API,
+    applying *diversity indicators*: new parameters, constraints, mutated types, updated results (evolution). This
+    notebook runs the same three steps with `funrl_lib.synth.api_pool`, offline and deterministically: the tree is
+    reviewable YAML, evolution is a set of tree-aware edits, and every API comes with an executor, so the dialogs of
+    the next notebook get real tool outputs. It writes the pool that `02_dialog_synthesis.ipynb` turns into dialogs.
+    """),
+    *install(),
+    *parameters("N_APIS = 200 if SMOKE else 2000   # ToolACE's pool: 26,507 APIs"),
+    md("""
+    ## Load the library
+
+    Everything below is a call into `funrl_lib.synth.api_pool` (the pool) and `funrl_lib.synth.plots` (the figures).
+    """),
+    code("""
+    import json, random
+
+    from funrl_lib.synth.api_pool import (ExecutionError, build_pool, execute, load_pool, load_tree, phrase_request,
+                                          pool_stats, sample_arguments)
+    from funrl_lib.synth.backends import make_backend
+    from funrl_lib.synth.plots import plot_pool_stats, plot_tree
+    """),
+    md("""
+    ## Speciation: the API context tree
+
+    ToolACE's tree comes from an LLM reading technical manuals and API docs (30 domains, 390 subdomains, 3,398
+    fine-grained domains in v1). Ours is shipped as data: one YAML file per domain in `data/api_tree/`, each leaf a
+    functionality written as `verb phrase (slot, ?optional_slot) -> returned fields`. The slots come from a shared
+    vocabulary (`data/api_tree/slots.yaml`), which says what values a `city` or a `check_in_date` takes.
+    """),
+    code("""
+    tree = load_tree()
+    print(tree.counts)
+    hotels = tree.domain("Travel").subdomains["Hotels"]
+    for leaf in hotels[:3]:
+        print(" ", leaf.text)
+    """),
+    md("""
+    How the functionalities spread over the domains: a pool that samples leaves uniformly inherits this shape.
+    """),
+    code("""
+    leaves_per_domain = {d.name: sum(map(len, d.subdomains.values())) for d in tree.domains}
+    plot_tree(leaves_per_domain, FIGURES / "01_tree.png");
+    """),
+    md("""
+    ## Adaptation and evolution
+
+    Each API gets a **diversity level** (1 to 4; most APIs are simple) and **a subtree** of that many leaves: its
+    primary functionality plus siblings from the same subdomain (then cousins from the domain), preferably ones that
+    share a slot with it. A diversity-1 API does one thing; a diversity-4 API covers four related functionalities
+    with more parameters.
+    """),
+    code("""
+    for leaf in tree.sample_subtree(random.Random(SEED), diversity=3):
+        print(" > ".join(leaf.path))
+    """),
+    md("""
+    **Evolution** then edits the draft API, one step per *diversity indicator* of ToolACE:
+
+    | step | ToolACE's indicator | example |
+    |---|---|---|
+    | `add_parameter` | add new functionalities or parameters | `add_parameter:max_price` (a slot used nearby in the tree) |
+    | `add_constraint` | add constraints | an enum, a range, a regex `pattern`, a date `format` |
+    | `change_type` | mutate parameter types | `guests: integer -> string`, a scalar into a list |
+    | `nest` | (nested types in Table 1) | `check_in_date` + `check_out_date` into a `stay` dict; lists of dicts |
+    | `update_returns` | update the returned results | add, rename or restructure a returned field |
+
+    Like ToolACE's *API example buffer*, each API evolves from an example: one of the 64 most recent APIs (its
+    `parent`), whose steps it inherits at random before adding fresh ones, so evolution compounds over
+    generations. Every API is also checked
+    against the ones before it: two APIs with the same normalised name or signature would teach nothing new, so a
+    collision regenerates the API.
+
+    `build_pool` writes one JSON line per API as it goes (the CLI resumes a killed run from the file; this notebook
+    simply rewrites it, which takes a second or two).
+    """),
+    code("""
+    (OUT / "pool.jsonl").unlink(missing_ok=True)
+    pool = build_pool(N_APIS, SEED, out=OUT / "pool.jsonl")
+    print(f"{len(pool)} APIs -> {OUT / 'pool.jsonl'}")
+    """),
+    md("""
+    ## What the pool looks like
+
+    `pool_stats` counts what ToolACE's indicators are meant to diversify: domains, parameter types (every schema
+    node, nested ones too), nesting depth (0: flat scalars, 1: a dict or list parameter, 2: a list of dicts) and the
+    evolution steps applied. *Dependent pairs* count (A, B) where API A returns an id that API B takes: the raw
+    material of the dependent dialogs in the next notebook.
+    """),
+    code("""
+    stats = pool_stats(pool)
+    for key in ("apis", "domains", "parameters", "parameter_types", "constraints", "diversity", "dependent_pairs"):
+        print(f"{key:>16}: {stats[key]}")
+    plot_pool_stats(stats, FIGURES / "01_pool_stats.png");
+    """),
+    md("""
+    ## One evolved API
+
+    The API with the most evolution steps: its place in the tree, the subtree it covers, the steps, and the
+    definition a dialog will show the model (BFCL's dialect: `dict`, `integer`, `float`).
+    """),
+    code("""
+    api = max(pool, key=lambda r: (len(r.evolution), r.diversity))
+    print(f"{api.id}: {api.name}  (domain {api.domain}, diversity {api.diversity}, evolved from {api.parent})")
+    print("leaves:   ", [leaf[-1] for leaf in api.leaves])
+    print("evolution:", api.evolution)
+    definition = json.dumps(api.tool_dict(), indent=1)
+    print(definition if len(definition) < 2500 else definition[:2500] + "\\n... (truncated)")
+    """),
+    md("""
+    ## It runs: arguments → request → execution
+
+    The pool is not just definitions. `sample_arguments` draws valid arguments (within enums, ranges, patterns),
+    `phrase_request` writes a user request that mentions every value verbatim (what the hallucination check of
+    notebook 03 relies on), and `execute` validates the call and returns a result that matches the API's return
+    schema, derived from a hash of the call: the same call always gets the same answer.
+    """),
+    code("""
+    rng = random.Random(SEED)
+    arguments = sample_arguments(api, rng)
+    print("user:     ", phrase_request(api, arguments, rng))
+    print("call:     ", api.name, json.dumps(arguments))
+    print("result:   ", json.dumps(execute(api, arguments))[:600])
+    """),
+    md("""
+    A call the definition does not allow is refused with the reason, which is what the verifier of notebook 03
+    uses to catch wrong calls and tampered tool outputs.
+    """),
+    code("""
+    try:
+        execute(api, {**arguments, "color": "blue"})
+    except ExecutionError as e:
+        print("ExecutionError:", e)
+    """),
+    md("""
+    ## No duplicates
+
+    `signature` normalises an API to its lowercased name without separators plus its sorted `(parameter, type)`
+    pairs, so `search_hotels`, `searchHotels` and `search-hotels` with the same parameters collide. The builder
+    regenerates an API whose signature or normalised name is already taken:
+    """),
+    code("""
+    print(api.signature)
+    print(f"{len({r.signature for r in pool})} distinct signatures for {len(pool)} APIs")
+    """),
+    md("""
+    ## With an LLM backend (optional)
+
+    The same adaptation and diversity indicators can go to an LLM instead (ToolACE's way): `build_pool(...,
+    backend=make_backend("openai"))` sends one evolution prompt per API to any OpenAI-compatible server (OpenAI,
+    vLLM, SGLang, Ollama), validates each reply, re-asks on a malformed one and quarantines it after the retries
+    (`<out>.quarantine.jsonl`). Configure it with environment variables, never in the notebook:
+
+    - `FUNRL_OPENAI_BASE_URL`, e.g. `http://localhost:8000/v1` for a local vLLM server;
+    - `FUNRL_OPENAI_MODEL`, the model name the server knows;
+    - `OPENAI_API_KEY`, if the server needs one (it is never printed, cached or written to a file).
+
+    Replies are cached (here under `OUT/cache/`), so re-running costs nothing. The cell runs only when a server is
+    configured.
+    """),
+    code("""
+    if os.environ.get("FUNRL_OPENAI_BASE_URL"):
+        llm = make_backend("openai", cache_path=OUT / "cache" / "llm.sqlite")
+        llm_pool = build_pool(10, SEED, backend=llm, out=OUT / "pool_llm.jsonl")
+        print(f"{len(llm_pool)} of 10 APIs written by the LLM -> {OUT / 'pool_llm.jsonl'} "
+              f"(malformed replies, with the reason: pool_llm.jsonl.quarantine.jsonl)")
+    else:
+        print("skipped: set FUNRL_OPENAI_BASE_URL (and FUNRL_OPENAI_MODEL) to write APIs with an LLM")
+    """),
+    md("""
+    ## The same from the command line
+
+    ```bash
+    funrl pool --backend programmatic --n 2000 --seed 0 --out outputs/synth/pool.jsonl
+    ```
+
+    It prints the same statistics, resumes a killed run from the file, and `--backend openai` switches to the LLM.
+    """),
+    *wrote("""
+    ## What this notebook wrote
+
+    The pool (one API per line: definition, return schema, tree path, evolution steps, executor spec) and the
+    figures. **Next:** `02_dialog_synthesis.ipynb` reads `OUT/pool.jsonl` and simulates dialogs over it.
+    """, ['OUT / "pool.jsonl"', 'FIGURES / "01_tree.png"', 'FIGURES / "01_pool_stats.png"']),
+]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 02: dialogs
+# ---------------------------------------------------------------------------------------------------------------
+
+NB02 = [
+    header("02_dialog_synthesis.ipynb", "02 · Dialogs: ToolACE's Self-Guided Dialog Generation", """
+    ToolACE (arXiv 2409.00920, §2.2) turns the API pool into training dialogs by simulating three agents (a user, an
+    assistant and a tool) over a few candidate APIs, and steers each dialog's difficulty with a complexity evaluator
+    (the training model's own loss, Eq. 1). This notebook runs `funrl_lib.synth.dialogs` over the pool of
+    `01_api_pool.ipynb`: eight dialog types in a fixed mix, a complexity score per dialog aimed at a target band, and
+    the assistant's *formalised thinking* (ToolACE v1) written next to each decision. It writes the dialogs that
+    `03_verification.ipynb` checks.
+    """),
+    *install(),
+    *parameters("""
+    N_APIS = 200 if SMOKE else 2000       # only used when the pool of notebook 01 is missing
+    N_DIALOGS = 300 if SMOKE else 5000    # ToolACE released 11.3k dialogs
+    """, " Run `01_api_pool.ipynb` first with the same `FUNRL_OUT`; if its pool is missing it is built here."),
+    md("""
+    ## Load the library and the pool
+
+    `funrl_lib.synth.dialogs` generates and scores the dialogs; the pool comes from the file notebook 01 wrote.
+    """),
+    code("""
+    import json, textwrap
+
+    from funrl_lib.synth.api_pool import build_pool, load_pool
+    from funrl_lib.synth.dialogs import (DEFAULT_MIX, complexity, complexity_parts, dialog_stats, format_stats,
+                                         generate_dialogs)
+    from funrl_lib.synth.plots import plot_dialog_stats
+    from funrl_lib.synth.sample import render_toolace_calls
+    """),
+    code(LOAD_POOL),
+    md("""
+    ## Three agents, eight dialog types
+
+    | agent | ToolACE | here (programmatic) |
+    |---|---|---|
+    | **user** | an LLM that asks, adds information, and makes requests harder or easier (*self-guided complication*) | phrases each request from the call it needs (every value verbatim) in one of four styles |
+    | **assistant** | an LLM that calls APIs, asks for missing information, summarises tool output or answers without tools; each action sampled several times and kept only if they agree | writes the *formalised thinking* (need a tool? which one and why? where does each argument come from?), then the calls, a question, a refusal or a summary |
+    | **tool** | an LLM that simulates API results | `execute` from notebook 01: real, deterministic results that match the return schema |
+
+    | type | what happens | ToolACE |
+    |---|---|---|
+    | `single` | one call; candidates from the same subdomain and other domains | single |
+    | `parallel` | the same tool 2-4 times in one turn | parallel |
+    | `multiple` | one call among similar tools (same subdomain) | (BFCL's *multiple*) |
+    | `parallel_multiple` | 2-3 different tools in one turn | parallel |
+    | `dependent` | call A, then call B with a value A returned | dependent |
+    | `irrelevance` | no candidate can do it: the assistant says so | non-tool |
+    | `clarify` | a required value is missing: the assistant asks for it, then calls | multi-type |
+    | `multi_turn` | 2-3 requests in sequence, each with its call and summary | multi-turn |
+
+    ToolACE publishes no proportions; `DEFAULT_MIX` leans on single calls (the bulk of BFCL) and keeps every other
+    type at 10% or more. Table 7 of the paper shows why the non-tool and clarify types matter: without them BFCL
+    irrelevance falls from 86% to 7%.
+    """),
+    md("""
+    ## Generate
+
+    Each dialog is a pure function of (pool, seed, index): the type and the target complexity band come from an
+    exact allocation of the mix, so the realised mix matches the target up to rounding. The file is rewritten on
+    each run of this notebook (the CLI resumes a killed run instead).
+    """),
+    code("""
+    print("target mix:", DEFAULT_MIX)
+    (OUT / "dialogs.jsonl").unlink(missing_ok=True)
+    dialogs = generate_dialogs(pool, N_DIALOGS, SEED, out=OUT / "dialogs.jsonl")
+    print(f"{len(dialogs)} dialogs -> {OUT / 'dialogs.jsonl'}")
+    """),
+    md("""
+    ## What the dialogs look like in aggregate
+
+    Left: realised type shares next to the target mix. Middle: the complexity scores (target bands: easy < 0.4 ≤
+    medium < 0.6 ≤ hard). Right: mean complexity per type: multi-call types and dialogs with many distractors score
+    higher.
+    """),
+    code("""
+    stats = dialog_stats(dialogs)
+    print(format_stats(stats))
+    plot_dialog_stats(stats, FIGURES / "02_dialog_stats.png", target_mix=DEFAULT_MIX);
+    """),
+    md("""
+    ## Reading a dialog
+
+    A small renderer: one line per turn, the assistant's thinking on its own line, calls in ToolACE's released
+    syntax, long turns shortened.
+    """),
+    code("""
+    def show(s, width=160):
+        print(f"{s.id}  type={s.type}  complexity={s.meta['complexity']}  candidates={s.tool_names()}")
+        for m in s.messages:
+            if m.think:
+                print(f"{'(think)':>11} {textwrap.shorten(m.think, width)}")
+            text = render_toolace_calls(m.calls) if m.calls else json.dumps(m.results) if m.results else m.content
+            print(f"{m.role:>11} {textwrap.shorten(text, width)}")
+    """),
+    md("""
+    A **dependent** dialog: the second call takes a value the first call *really returned* (`meta["depends"]` says
+    which field feeds which parameter), so a model trained on it learns to read tool output.
+    """),
+    code("""
+    dependent = next(s for s in dialogs if s.type == "dependent")
+    show(dependent)
+    print("depends:", dependent.meta["depends"])
+    """),
+    md("""
+    A **clarify** dialog: the user leaves out a required value, the assistant asks for it by name instead of
+    inventing it, and calls once the user answers.
+    """),
+    code("""
+    clarify = next(s for s in dialogs if s.type == "clarify")
+    show(clarify)
+    print("missing:", clarify.meta["missing"])
+    """),
+    md(r"""
+    ## Complexity
+
+    ToolACE scores a dialog by the loss of the model to be trained, $H_M(x, y) = -\frac{1}{n_y}\sum_i \log
+    p(t_i \mid x, t_{<i})$ (Eq. 1), and its Fig. 2 shows that loss rising with the number of candidate APIs, the
+    number of calls and how far the request's words are from the API descriptions. The programmatic score uses those
+    three quantities directly:
+
+    $$\text{complexity} = 0.35\,\frac{\min(\text{candidates}-1,\,5)}{5} + 0.35\,\frac{\min(\text{calls},\,4)}{4}
+    + 0.3\,(1 - \text{overlap})$$
+
+    with *overlap* the share of the called tools' description words found in the user's turns. Each dialog draws a
+    target band; the generator sets its knobs (candidates, calls, request style), scores the result and, when it
+    misses, nudges the knobs towards the band, up to four attempts (*self-guided complication*).
+    """),
+    code("""
+    for s in (dependent, clarify):
+        print(f"{s.id} ({s.type}): {complexity_parts(s)} -> {complexity(s)} (target band {s.meta['band']})")
+    """),
+    md("""
+    ### Optional: ToolACE's loss-based evaluator
+
+    `model_loss` computes Eq. 1 (the mean token loss of the assistant turns) under any `transformers` causal LM. To
+    stay offline, the cells below build a *tiny randomly initialised* Qwen2 and a byte-level BPE tokenizer trained on
+    a hundred dialogs (nothing is downloaded; a few seconds on a CPU; skipped when `transformers` is not installed).
+    An untrained model's loss sits near $\\ln(\\text{vocabulary size})$ for every dialog, so the numbers show the
+    mechanics, not a ranking: pass the model you will train (e.g. Qwen2.5-1.5B) to get ToolACE's signal.
+    """),
+    code("""
+    import importlib.util
+
+    RUN_LOSS = importlib.util.find_spec("transformers") is not None
+    if RUN_LOSS:
+        import torch, transformers
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+        from funrl_lib.synth.dialogs import model_loss
+
+        bpe = Tokenizer(models.BPE())
+        bpe.pre_tokenizer, bpe.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+        bpe.train_from_iterator([json.dumps(s.to_dict()) for s in dialogs[:100]], trainers.BpeTrainer(
+            vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+        tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>",
+                                                         pad_token="<|endoftext|>")
+        torch.manual_seed(SEED)
+        model = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(
+            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+            num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096))
+    else:
+        print("skipped: needs torch and transformers (pip install -e .[train])")
+    """),
+    md("""
+    Two dialogs per type (one in a smoke run), their loss under the tiny model, and their programmatic complexity:
+    """),
+    code("""
+    if RUN_LOSS:
+        per_type = 1 if SMOKE else 2
+        picked = [s for t in DEFAULT_MIX for s in [d for d in dialogs if d.type == t][:per_type]]
+        losses = model_loss(picked, model, tokenizer, store=False)
+        print(f"{'type':<18} {'loss':>6}  complexity")
+        for s, loss in zip(picked, losses):
+            print(f"{s.type:<18} {loss:6.3f}  {s.meta['complexity']}")
+    """),
+    md("""
+    ## The same from the command line
+
+    ```bash
+    funrl dialogs --pool outputs/synth/pool.jsonl --n 5000 --seed 0 --out outputs/synth/dialogs.jsonl \\
+        --stats outputs/synth/dialog_stats.json
+    ```
+
+    `--mix single=.3,parallel=.15,...` and `--complexity-mix easy=.3,medium=.5,hard=.2` change the targets;
+    `--backend openai` makes the three agents LLM prompts (the programmatic dialog becomes their plan, and the
+    assistant is asked `--votes` times: a turn is kept only when the calls agree, as in ToolACE).
+    """),
+    *wrote("""
+    ## What this notebook wrote
+
+    The dialogs (one per line, in the `funrl` sample format: candidate tools, messages with thinking, calls and tool
+    results, and `meta` with type, complexity and band) and the figure. **Next:** `03_verification.ipynb` reads
+    `OUT/pool.jsonl` and `OUT/dialogs.jsonl`, injects realistic defects and verifies them.
+    """, ['OUT / "dialogs.jsonl"', 'FIGURES / "02_dialog_stats.png"']),
+]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 03: verification
+# ---------------------------------------------------------------------------------------------------------------
+
+NB03 = [
+    header("03_verification.ipynb", "03 · Verification: ToolACE's Dual-Layer Verification and FunRL's filter", """
+    ToolACE (arXiv 2409.00920, §2.3 and App. B) keeps a synthesized dialog only if it passes two layers: a **rule
+    layer** (schema, executability, dialog correctness, consistency; Table 4) and a **model layer** of three LLM
+    "expert agents" (hallucinated values, task consistency, tool-response agreement). Its v1 reports 67.9% / 91.1% /
+    61.8% passing the rule layer / the model layer / both. FunRL adds a two-stage filter (an LLM re-judges each
+    reference answer, then an AST check). This notebook runs `funrl_lib.synth.verify` (with
+    `funrl_lib.synth.corrupt` to inject realistic defects) on the dialogs of `02_dialog_synthesis.ipynb` and on
+    records in ToolACE's released format, then exports the kept samples for TRL and BFCL
+    (`funrl_lib.synth.export`).
+    """),
+    *install("matplotlib datasets"),
+    *parameters("""
+    N_APIS = 200 if SMOKE else 2000       # only used when an input of notebooks 01/02 is missing
+    N_DIALOGS = 300 if SMOKE else 5000
+    CORRUPT_RATE = 0.3
+    """, " Run notebooks 01 and 02 first with the same `FUNRL_OUT`; missing inputs are rebuilt here."),
+    md("""
+    ## Load the library and the inputs
+
+    `funrl_lib.synth.verify` holds the rules and the verifier, `corrupt` the defects, `export` the TRL and BFCL
+    rows. The inputs are the pool of notebook 01 and the dialogs of notebook 02.
+    """),
+    code("""
+    import inspect, json, re, textwrap
+    from collections import Counter
+    from IPython.display import Markdown, display
+
+    from funrl_lib.synth.api_pool import build_pool, load_pool
+    from funrl_lib.synth.backends import make_backend
+    from funrl_lib.synth.corrupt import CORRUPTIONS, EXPECTED_RULES, corrupt_samples
+    from funrl_lib.synth.dialogs import generate_dialogs
+    from funrl_lib.synth.export import to_dataset, write_export
+    from funrl_lib.synth.io import write_jsonl
+    from funrl_lib.synth.plots import plot_verify_report
+    from funrl_lib.synth.sample import read_samples
+    from funrl_lib.synth.verify import RULES, VerifyContext, funrl_filter, verify_file
+    """),
+    code(LOAD_POOL + """
+    dialogs_path = OUT / "dialogs.jsonl"
+    if not dialogs_path.exists():
+        print(f"{dialogs_path} is missing, so it is built here (02_dialog_synthesis.ipynb tells that story)")
+        generate_dialogs(pool, N_DIALOGS, SEED, out=dialogs_path, progress=False)
+    dialogs = [s for _, s, _ in read_samples(dialogs_path)]
+    print(f"{len(dialogs)} dialogs from {dialogs_path}")
+    """),
+    md("""
+    ## The rules, layer by layer
+
+    Every check is a function `rule_<name>(sample, ctx)` returning its reasons (empty: pass), registered in `RULES`.
+    The rule layer is ToolACE's Table 4 plus three checks it lacked: `execution` (APIGen-style: run each call
+    against the pool's implementation and compare the recorded tool output), `date_string_artifacts` (the damage
+    found in ToolACE's own released data, below) and `call_parses`. The model layer asks an LLM judge per rule when
+    given one, and otherwise runs a deterministic version of the same question.
+    """),
+    code("""
+    def summary(fn):  # the docstring's first sentence, without reST markup, shortened
+        first = re.split(r"(?<=[.?])\\s", " ".join(inspect.getdoc(fn).split()), maxsplit=1)[0]
+        return textwrap.shorten(re.sub(r":\\w+:|`", "", first), 130, placeholder=" …")
+
+    display(Markdown("| rule | layer | checks |\\n|---|---|---|\\n" + "\\n".join(
+        f"| `{r.name}` | {r.layer} | {summary(r.fn)} |" for r in RULES.values())))
+    """),
+    md("""
+    ## Inject defects
+
+    The programmatic generator is correct by construction: verifying its dialogs as they are would pass 100% and
+    prove nothing. So, before verifying, `corrupt_samples` damages about 30% of them with the defects an LLM
+    generator makes: a missing required argument, an invented parameter or function, a wrong type, a value outside
+    the enum, a hallucinated argument, a tool output that contradicts the API, a truncated or empty answer, broken
+    characters, swapped roles, a call where no tool applies, and ToolACE's own `date`→`string` damage. Each
+    corrupted dialog records its defect in `meta["corruption"]`, so we can measure what the verifier catches.
+    """),
+    code("""
+    noisy = corrupt_samples(dialogs, CORRUPT_RATE, SEED)
+    write_jsonl(OUT / "dialogs_noisy.jsonl", [s.to_dict() for s, _ in noisy])
+    injected = Counter(kind for _, kind in noisy if kind)
+    print(f"{sum(injected.values())} of {len(noisy)} dialogs corrupted:", dict(injected.most_common()))
+    """),
+    md("""
+    ## Verify
+
+    `verify_file` runs the rule layer, then the model layer on the rule-passers (as ToolACE does, so the model-layer
+    rate is over rule-passers), executing every call against the pool. Kept samples go to `kept.jsonl`, rejected
+    ones to `rejected.jsonl` with every failed rule and its reason, and the counts to `report.json`. The files are
+    appended as samples are decided so that the CLI can resume a killed run; this notebook starts them afresh.
+    """),
+    code("""
+    for name in ("kept.jsonl", "rejected.jsonl"):
+        (OUT / name).unlink(missing_ok=True)
+    report = verify_file(OUT / "dialogs_noisy.jsonl", kept_path=OUT / "kept.jsonl",
+                         rejected_path=OUT / "rejected.jsonl", report_path=OUT / "report.json", pool=pool,
+                         progress=False)
+    display(Markdown(report.summary()))
+    """),
+    md("""
+    Left: the share of checked samples passing each rule (blue: rule layer, orange: model layer). Right: the pass
+    rate per layer next to ToolACE's. Our rates follow from the 30% we injected, not from a generator's mistakes, so
+    the comparison says the verifier's strictness is in the paper's range, not that the data are alike.
+    """),
+    code("""
+    plot_verify_report(report.to_dict(), FIGURES / "03_verify_report.png");
+    """),
+    md("""
+    ### What each rejection says
+
+    A rejected line keeps the sample as it was read and every failed rule with its reasons, naming the turn, the
+    call and the parameter:
+    """),
+    code("""
+    rejected = [json.loads(line) for line in open(OUT / "rejected.jsonl", encoding="utf-8")]
+    for row in rejected[:4]:
+        rule, reasons = next(iter(row["failed"].items()))
+        print(f"{row['id']} [{row['sample']['meta'].get('corruption')}] {rule}: {reasons[0][:150]}")
+    """),
+    md("""
+    ### Recall per defect
+
+    For each kind of injected defect: how many were injected, how many were rejected by one of the rules expected to
+    catch it (`EXPECTED_RULES`), and how many were rejected at all. The last row counts clean dialogs that were
+    rejected (false positives).
+    """),
+    code("""
+    failed = {row["id"]: set(row["failed"]) for row in rejected}
+    lines = ["| defect | injected | caught by an expected rule | rejected |", "|---|---|---|---|"]
+    for kind in CORRUPTIONS:
+        ids = [s.id for s, k in noisy if k == kind]
+        caught = sum(bool(failed.get(i, set()) & set(EXPECTED_RULES[kind])) for i in ids)
+        rejected_any = sum(i in failed for i in ids)
+        lines.append(f"| `{kind}` | {len(ids)} | {caught} ({caught / max(1, len(ids)):.0%}) | {rejected_any} |")
+    clean = [s.id for s, k in noisy if k is None]
+    lines.append(f"| *none (clean)* | {len(clean)} | - | {sum(i in failed for i in clean)} |")
+    display(Markdown("\\n".join(lines)))
+    """),
+    md("""
+    The middle column undercounts defects that also break a rule-layer check: a hallucinated argument value changes
+    what the API returns, so `execution` rejects the dialog before the model layer's `hallucinated_values` ever
+    sees it. The last column is the recall that matters for the data; the middle one says whether the verifier
+    rejects for the right reason.
+
+    ## ToolACE's released format, and its date→string damage
+
+    The released `Team-ACE/ToolACE` data puts the tool list inside a `system` string and writes calls in Python
+    syntax with names that may contain spaces: `[Market Trends API(trend_type="GAINERS")]`. It also carries a
+    defect its own verification missed: a blanket `date`→`string` substitution turned "up-to-date" into
+    "up-to-string", `start_date` into `start_string`, `updatedDate` into `upstringdDate`, and tool outputs into
+    `{"string": "2025-01-15"}`. `data/examples/toolace_sample.json` holds eight clean records in that format plus
+    three with this damage (in the definition, in the call, in the tool output) and one call to a parameter the
+    definition lacks.
+    """),
+    code("""
+    for name in ("toolace_kept.jsonl", "toolace_rejected.jsonl"):
+        (OUT / name).unlink(missing_ok=True)
+    toolace = verify_file("data/examples/toolace_sample.json", fmt="toolace", kept_path=OUT / "toolace_kept.jsonl",
+                          rejected_path=OUT / "toolace_rejected.jsonl", progress=False)
+    print(toolace.summary().splitlines()[0])
+    for line in open(OUT / "toolace_rejected.jsonl", encoding="utf-8"):
+        row = json.loads(line)
+        print(f"\\n{row['id']}:")
+        for rule, reasons in row["failed"].items():
+            print(f"  {rule}: {reasons[0][:140]}")
+    """),
+    md("""
+    The first record is consistent with itself (definition and call both say `start_string`), so only the lexical
+    rule `date_string_artifacts` can see it; the third is damaged only in the simulated output. Rules that check a
+    call against its definition miss both, which is how the damage got through ToolACE's verification.
+
+    ## FunRL's filter
+
+    FunRL (stage 1) has an LLM judge each reference answer and regenerate a wrong one, then (stage 2) drops answers
+    whose shape contradicts the task: a call where no tool applies, or text where a call is needed. Offline, stage 1
+    is the two layers above, so only the AST stage is new:
+    """),
+    code("""
+    kept = [s for _, s, _ in read_samples(OUT / "kept.jsonl")]
+    outcomes = funrl_filter(kept, ctx=VerifyContext(pool=pool))  # the pool, as verify_file had it
+    print(f"{sum(o.kept for o in outcomes)} of {len(kept)} kept samples pass FunRL's AST stage;",
+          Counter(o.stage for o in outcomes if not o.kept) or "none dropped")
+    """),
+    md("""
+    With an OpenAI-compatible server (`FUNRL_OPENAI_BASE_URL`, `FUNRL_OPENAI_MODEL`, and `OPENAI_API_KEY` if
+    needed; the key is never printed), the judge and the regeneration are real LLM calls. This runs on 20 samples,
+    only when a server is configured:
+    """),
+    code("""
+    if os.environ.get("FUNRL_OPENAI_BASE_URL"):
+        llm = make_backend("openai", cache_path=OUT / "cache" / "llm.sqlite")
+        outcomes = funrl_filter(kept[:20], llm, ctx=VerifyContext(pool=pool, backend=llm))
+        print("(kept, stage that dropped it):", dict(Counter((o.kept, o.stage) for o in outcomes)))
+        print("answers corrected by the LLM:", sum("corrected" in o.sample.meta for o in outcomes))
+    else:
+        print("skipped: set FUNRL_OPENAI_BASE_URL (and FUNRL_OPENAI_MODEL) to run FunRL's LLM judge")
+    """),
+    md("""
+    ## Export the kept samples
+
+    **TRL**: one row per decision turn (every call turn, and the first answer after each user turn, so refusals and
+    clarifying questions are targets too): a chat `prompt` with the FunRL system prompt, the reference
+    `completion` (`<think>…</think>` + answer) for SFT, and `tools` / `ground_truth` as JSON strings, the columns
+    `funrl_lib.rewards` reads during GRPO.
+    """),
+    code("""
+    n_trl = write_export(kept, "trl", OUT / "trl.jsonl")
+    dataset = to_dataset(kept, "trl")
+    print(f"{n_trl} rows -> {OUT / 'trl.jsonl'}")
+    print(dataset)
+    row = dataset[0]
+    print("prompt[-1]:", row["prompt"][-1]["content"][:200])
+    print("completion:", row["completion"][0]["content"][:300])
+    print("ground_truth:", row["ground_truth"][:200], "| category:", row["category"])
+    """),
+    md("""
+    **BFCL**: the same decision turns as BFCL-style entries (`question`, `function`, `ground_truth` in BFCL's
+    possible-answer format, `category`), to score a model on held-out synthetic data with the BFCL checker.
+    """),
+    code("""
+    n_bfcl = write_export(kept, "bfcl", OUT / "bfcl.jsonl")
+    entry = json.loads(open(OUT / "bfcl.jsonl", encoding="utf-8").readline())
+    print(f"{n_bfcl} entries -> {OUT / 'bfcl.jsonl'}; first: category={entry['category']}, "
+          f"ground_truth={json.dumps(entry['ground_truth'])[:200]}")
+    """),
+    md("""
+    ## The same from the command line
+
+    ```bash
+    funrl verify --in outputs/synth/dialogs_noisy.jsonl --pool outputs/synth/pool.jsonl \\
+        --out outputs/synth/kept.jsonl --rejected outputs/synth/rejected.jsonl --report outputs/synth/report.json
+    funrl verify --in data/examples/toolace_sample.json --format toolace \\
+        --out outputs/synth/toolace_kept.jsonl --rejected outputs/synth/toolace_rejected.jsonl \\
+        --report outputs/synth/toolace_report.json
+    funrl export --in outputs/synth/kept.jsonl --to trl --out outputs/synth/trl.jsonl \\
+        --dataset outputs/synth/trl_dataset
+    funrl export --in outputs/synth/kept.jsonl --to bfcl --out outputs/synth/bfcl.jsonl
+    ```
+
+    Add `--funrl-filter` (and `--backend openai`) to `funrl verify` for FunRL's filter.
+    """),
+    *wrote("""
+    ## What this notebook wrote
+
+    The corrupted dialogs, the verdicts (kept / rejected with reasons / report), the ToolACE-format verdicts, and the
+    exports. **Next:** `04_entropy_grpo.ipynb` trains on TRL rows like `OUT/trl.jsonl`.
+    """, [f'OUT / "{f}"' for f in ("dialogs_noisy.jsonl", "kept.jsonl", "rejected.jsonl", "report.json",
+                                      "toolace_kept.jsonl", "toolace_rejected.jsonl", "trl.jsonl", "bfcl.jsonl")]
+       + ['FIGURES / "03_verify_report.png"']),
+]
+
+
+NOTEBOOKS = {"01_api_pool.ipynb": NB01, "02_dialog_synthesis.ipynb": NB02, "03_verification.ipynb": NB03}
+
+
+def build(cells: list[tuple[str, str]], stem: str) -> str:
+    nb = new_notebook()
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}}
+    for i, (kind, source) in enumerate(cells):
+        cell = new_markdown_cell(source) if kind == "markdown" else new_code_cell(source)
+        cell.id = f"{stem}-{i:02d}"  # fixed ids: the same cells always give the same bytes
+        nb.cells.append(cell)
+    nbformat.validate(nb)
+    return nbformat.writes(nb) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if a notebook differs from what would be written")
+    args = ap.parse_args(argv)
+    stale = []
+    for name, cells in NOTEBOOKS.items():
+        path = NOTEBOOKS_DIR / name
+        text = build(cells, name.split("_")[0])
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(NOTEBOOKS_DIR.parent)} ({len(cells)} cells)")
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run python scripts/build_notebooks.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
