@@ -65,6 +65,15 @@ KNOWN_SPELLINGS = "string, integer/int, float/number, boolean, array, tuple, dic
 _NO_TYPE = object()  # "the type keyword is absent"
 
 
+_ATOMIC = frozenset((str, int, float, bool, type(None)))
+
+
+def _copied(value: Any) -> Any:
+    """``copy.deepcopy(value)``, without its machinery for the strings and numbers that most values are (it returns
+    those unchanged anyway); parsing and writing tools copies every value, for every tool of every sample."""
+    return value if type(value) in _ATOMIC else copy.deepcopy(value)
+
+
 def kind_of_spelling(spelling: Any) -> str | None:
     """Canonical kind of one type spelling (``"dict"`` -> ``"object"``); ``None`` if unknown."""
     return _KIND_OF.get(spelling) if isinstance(spelling, str) else None
@@ -123,7 +132,7 @@ class Schema:
             elif key == "properties" and isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
                 node[key] = {name: cls.parse(sub) for name, sub in value.items()}
             else:
-                node[key] = copy.deepcopy(value)
+                node[key] = _copied(value)
         return cls(node)
 
     @classmethod
@@ -179,7 +188,12 @@ class Schema:
     @property
     def properties(self) -> "dict[str, Schema]":
         props = self.node.get("properties")
-        return props if isinstance(props, dict) and all(isinstance(v, Schema) for v in props.values()) else {}
+        if not isinstance(props, dict):
+            return {}
+        for v in props.values():  # a loop, not all(<generator>): checkers read this for every value they check
+            if not isinstance(v, Schema):
+                return {}
+        return props
 
     @property
     def required(self) -> list[str]:
@@ -216,7 +230,7 @@ class Schema:
                     out.update(typed)  # in the position of the first of these keys
                     typed = {}
             else:
-                out[key] = copy.deepcopy(value)
+                out[key] = _copied(value)
         if convert and typed:
             out.update(typed)
         return out
@@ -294,7 +308,7 @@ class ToolDef:
         if not isinstance(name, str) or not name:
             prefix = "function." if wrapped else ""
             raise ToolSchemaError([SchemaIssue(prefix + "name", "missing or not a non-empty string")], where)
-        fn = {k: Schema.parse(v) if k == "parameters" and isinstance(v, dict) else copy.deepcopy(v)
+        fn = {k: Schema.parse(v) if k == "parameters" and isinstance(v, dict) else _copied(v)
               for k, v in fn_raw.items()}
         params = fn_raw.get("parameters")
         root = params.get("type") if isinstance(params, dict) else None
@@ -348,7 +362,7 @@ class ToolDef:
 
     # -- writing --------------------------------------------------------------------------------------------
     def _function(self, dialect: str | None) -> dict[str, Any]:
-        return {k: v.to_dict(dialect, self.dialect) if isinstance(v, Schema) else copy.deepcopy(v)
+        return {k: v.to_dict(dialect, self.dialect) if isinstance(v, Schema) else _copied(v)
                 for k, v in self._fn.items()}
 
     def to_dict(self) -> dict[str, Any]:
@@ -526,7 +540,7 @@ def _validate_schema(node: dict[str, Any], path: str, issues: list[SchemaIssue])
     # values in the array's enum, so the item kind is accepted too.
     value_kinds = list(kinds)
     if any(k in ("array", "tuple") for k in kinds) and isinstance(items, dict):
-        value_kinds.append(Schema.parse(items).kind)
+        value_kinds.append(Schema(items).kind)  # the kind reads the node's own type keywords only
     expected = " or ".join(dict.fromkeys(value_kinds)) or "any"
 
     enum = node.get("enum", _NO_TYPE)

@@ -531,7 +531,7 @@ NB03 = [
 
     from funrl_lib.synth.api_pool import build_pool, load_pool
     from funrl_lib.synth.backends import make_backend
-    from funrl_lib.synth.corrupt import CORRUPTIONS, EXPECTED_RULES, corrupt_samples
+    from funrl_lib.synth.corrupt import CORRUPTIONS, EXPECTED_RULES, corrupt_samples, pool_executor
     from funrl_lib.synth.dialogs import generate_dialogs
     from funrl_lib.synth.export import to_dataset, write_export
     from funrl_lib.synth.io import write_jsonl
@@ -573,9 +573,11 @@ NB03 = [
     the enum, a hallucinated argument, a tool output that contradicts the API, a truncated or empty answer, broken
     characters, swapped roles, a call where no tool applies, and ToolACE's own `date`→`string` damage. Each
     corrupted dialog records its defect in `meta["corruption"]`, so we can measure what the verifier catches.
+    `executor=pool_executor(pool)` re-runs a call whose argument was changed, as an LLM tool agent would simulate
+    output for the call it is shown, so a hallucinated value is not also betrayed by a stale tool output.
     """),
     code("""
-    noisy = corrupt_samples(dialogs, CORRUPT_RATE, SEED)
+    noisy = corrupt_samples(dialogs, CORRUPT_RATE, SEED, executor=pool_executor(pool))
     write_jsonl(OUT / "dialogs_noisy.jsonl", [s.to_dict() for s, _ in noisy])
     injected = Counter(kind for _, kind in noisy if kind)
     print(f"{sum(injected.values())} of {len(noisy)} dialogs corrupted:", dict(injected.most_common()))
@@ -636,10 +638,9 @@ NB03 = [
     display(Markdown("\\n".join(lines)))
     """),
     md("""
-    The middle column undercounts defects that also break a rule-layer check: a hallucinated argument value changes
-    what the API returns, so `execution` rejects the dialog before the model layer's `hallucinated_values` ever
-    sees it. The last column is the recall that matters for the data; the middle one says whether the verifier
-    rejects for the right reason.
+    The last column is the recall that matters for the data; the middle one says whether the verifier rejects for
+    the right reason. A defect can be caught by an earlier rule than the one expected (a hallucinated value that
+    breaks an API's pattern is rejected by `execution`, in the rule layer, before `hallucinated_values` runs).
 
     ## ToolACE's released format, and its date→string damage
 

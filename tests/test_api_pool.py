@@ -603,3 +603,12 @@ def test_building_2000_apis_is_fast():
     t0 = time.perf_counter()
     build_pool(2000, seed=11, progress=False)
     assert time.perf_counter() - t0 < 5.0
+
+
+def test_resuming_a_longer_file_with_a_smaller_n_is_refused(tmp_path):
+    out = tmp_path / "pool.jsonl"
+    build_pool(12, seed=0, out=out, progress=False)
+    before = out.read_bytes()
+    with pytest.raises(PoolError, match=r"holds 12 APIs, up to api-000011, more than --n 5"):
+        build_pool(5, seed=0, out=out, progress=False)
+    assert out.read_bytes() == before  # nothing written or cut

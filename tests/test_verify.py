@@ -877,3 +877,25 @@ def test_input_errors_name_file_and_line(tmp_path):
     with pytest.raises(InputError):
         verify_file(tmp_path / "absent.json", "auto", tmp_path / "k2.jsonl", tmp_path / "r2.jsonl", None,
                     progress=False)
+
+
+def _plural_sample(param_desc: str, value):
+    from funrl_lib.calls import Call
+    from funrl_lib.synth.sample import Message, Sample
+    tool = {"name": "list_shows", "description": "List shows in a city.",
+            "parameters": {"type": "dict", "properties": {
+                "city": {"type": "string", "description": "City name."},
+                "strings": {"type": "array", "description": param_desc,
+                            "items": {"type": "string", "description": param_desc}}}, "required": ["city"]}}
+    return Sample("p", [tool], [Message("user", f"Shows in Oslo for {value}"),
+                                Message("assistant", calls=[Call("list_shows", {"city": "Oslo", "strings": value})])])
+
+
+def test_plural_dates_renamed_to_strings_are_artifacts_but_real_strings_are_not():
+    from funrl_lib.synth.verify import RULES, VerifyContext
+    rule = RULES["date_string_artifacts"].fn
+    ctx = VerifyContext()
+    damaged = rule(_plural_sample("The string (YYYY-MM-DD).", ["2025-03-01"]), ctx)
+    assert any("parameter 'strings' is described as a date" in r for r in damaged)
+    assert any("parameter 'strings' holds dates" in r for r in damaged)
+    assert rule(_plural_sample("Search strings to match.", ["jazz", "opera"]), ctx) == []

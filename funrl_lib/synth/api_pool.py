@@ -27,6 +27,8 @@ import datetime as _dt
 import functools
 import hashlib
 import json
+import math
+import operator
 import random
 import re
 import sys
@@ -44,12 +46,26 @@ from .io import InputError, JsonlAppender, dumps_line, leaf_values, read_records
 
 __all__ = [
     "ApiRecord", "ApiTree", "Domain", "ExecutionError", "Leaf", "PROMPTS", "PoolError", "SlotSpec",
-    "SlotVocabulary", "TREE_DIR", "add_pool_parser", "build_pool", "execute", "load_pool", "load_slots",
-    "load_tree", "mentioned_values", "parse_leaf", "phrase_request", "pool_stats", "result_issues", "run_pool",
-    "sample_arguments", "signature", "speciate", "validate_arguments",
+    "SlotVocabulary", "TREE_DIR", "add_pool_parser", "build_pool", "execute", "execute_again", "load_pool",
+    "load_slots", "load_tree", "mentioned_values", "parse_leaf", "phrase_request", "pool_stats", "result_issues",
+    "run_pool", "sample_arguments", "signature", "speciate", "validate_arguments",
 ]
 
-TREE_DIR = Path(__file__).resolve().parents[2] / "data" / "api_tree"
+def _tree_dir() -> Path:
+    """``data/api_tree`` of the checkout (editable installs, notebooks); for a wheel install, the copy pip puts in
+    ``<prefix>/share/funrl/api_tree`` (pyproject's data-files); ``FUNRL_API_TREE`` overrides both."""
+    import os
+    import sysconfig
+
+    if os.environ.get("FUNRL_API_TREE"):
+        return Path(os.environ["FUNRL_API_TREE"])
+    checkout = Path(__file__).resolve().parents[2] / "data" / "api_tree"
+    if checkout.is_dir():
+        return checkout
+    return Path(sysconfig.get_path("data")) / "share" / "funrl" / "api_tree"
+
+
+TREE_DIR = _tree_dir()
 SLOTS_FILE = "slots.yaml"
 EVOLUTION_KINDS = ("add_parameter", "change_type", "add_constraint", "nest", "update_returns")
 _BATCH = 16  # APIs whose example buffer is the same snapshot (lets an LLM backend run a batch concurrently)
@@ -196,29 +212,97 @@ def _parse_pattern(pattern: str) -> tuple:
     return tree
 
 
-def _gen_node(node: tuple | list, rng: random.Random, out: list) -> None:
+# Generation runs a flat program compiled once per pattern (ids, codes, times: the hot path of sampling arguments
+# and executing calls). Each op draws exactly what the tree walk with ``rng.choice`` / ``rng.randint`` drew, in the
+# same order (both are ``rng._randbelow`` underneath), so the strings are the same; only the per-character Python
+# calls are gone. Ops: (_SET, chars, n, k) one character; (_ALT, branches, n) one branch; (_REP, body, lo, width, hi)
+# ``lo + randbelow(width)`` times the body; (_REP_SET, chars, n, k, lo, width, hi) the same for a one-character
+# body; (_LITERAL, text) a run of one-character classes (``HTL-`` of ``HTL-[0-9]{6}``), each still drawing its
+# ``randbelow(1)`` as ``rng.choice`` did. ``k`` is ``n.bit_length()``, for the inlined draw (see _run_program).
+_SET, _ALT, _REP, _REP_SET, _LITERAL = 0, 1, 2, 3, 4
+
+
+def _compile_node(node: tuple | list) -> tuple:
     if isinstance(node, list):
-        for n in node:
-            _gen_node(n, rng, out)
-    elif node[0] == "alt":
-        _gen_node(rng.choice(node[1]), rng, out)
-    elif node[0] == "set":
-        chars = node[1]
-        if chars:
-            out.append(rng.choice(chars))
-    else:
-        for _ in range(rng.randint(node[2], node[3])):
-            _gen_node(node[1], rng, out)
+        ops: list[tuple] = []
+        for op in (op for n in node for op in _compile_node(n)):
+            if op[0] == _SET and op[2] == 1:
+                if ops and ops[-1][0] == _LITERAL:
+                    ops[-1] = (_LITERAL, ops[-1][1] + op[1])
+                else:
+                    ops.append((_LITERAL, op[1]))
+            else:
+                ops.append(op)
+        return tuple(ops)
+    if node[0] == "alt":
+        return ((_ALT, tuple(_compile_node(seq) for seq in node[1]), len(node[1])),)
+    if node[0] == "set":
+        chars = node[1]  # an empty class draws nothing
+        return ((_SET, chars, len(chars), len(chars).bit_length()),) if chars else ()
+    body = _compile_node(node[1])
+    lo, hi = node[2], node[3]
+    if len(body) == 1 and body[0][0] == _SET:
+        return ((_REP_SET, *body[0][1:], lo, hi - lo + 1, hi),)
+    return ((_REP, body, lo, hi - lo + 1, hi),)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern_program(pattern: str) -> tuple:
+    return _compile_node(_parse_pattern(pattern))
+
+
+# CPython's rejection sampler behind rng.choice / rng.randint for random.Random (and subclasses keeping it):
+# r = getrandbits(n.bit_length()) until r < n.
+_RANDBELOW_BITS = getattr(random.Random, "_randbelow_with_getrandbits", None)
+
+
+def _run_program(ops: tuple, rng: random.Random, below: Callable[[int], int], bits: Callable[[int], int] | None,
+                 out: list) -> None:
+    """Run a pattern program. ``bits`` is ``rng.getrandbits`` when ``rng._randbelow`` is that sampler: the
+    character draws (most of them) then run it inline, drawing the same bits; else each character calls ``below``
+    (``rng._randbelow``)."""
+    for op in ops:
+        tag = op[0]
+        if tag == _LITERAL:
+            for _ in op[1]:
+                if bits is None:
+                    below(1)
+                else:
+                    while bits(1):  # randbelow(1): draws until a 0 bit
+                        pass
+            out.append(op[1])
+        elif tag == _SET or tag == _REP_SET:
+            if tag == _SET:
+                count = 1
+            else:  # width < 1 ({5,3}): rng.randint raises the ValueError the tree walk raised
+                count = op[4] + below(op[5]) if op[5] > 0 else rng.randint(op[4], op[6])
+            chars, n, k = op[1], op[2], op[3]
+            for _ in range(count):
+                if bits is None:
+                    r = below(n)
+                else:
+                    r = bits(k)
+                    while r >= n:
+                        r = bits(k)
+                out.append(chars[r])
+        elif tag == _ALT:
+            _run_program(op[1][below(op[2])], rng, below, bits, out)
+        else:
+            count = op[2] + below(op[3]) if op[3] > 0 else rng.randint(op[2], op[4])
+            for _ in range(count):
+                _run_program(op[1], rng, below, bits, out)
 
 
 def gen_from_pattern(pattern: str, rng: random.Random) -> str:
     """A string matching ``pattern`` (the subset :func:`_parse_pattern` understands), else :class:`ValueError`."""
     try:
-        tree = _parse_pattern(pattern)
+        ops = _pattern_program(pattern)
     except _PatternUnsupported as e:
         raise ValueError(f"cannot generate from pattern {pattern!r}: {e}") from None
     out: list[str] = []
-    _gen_node(tree, rng, out)
+    below = getattr(rng, "_randbelow", None) or rng.randrange
+    inline = _RANDBELOW_BITS is not None and getattr(type(rng), "_randbelow", None) is _RANDBELOW_BITS
+    _run_program(ops, rng, below, rng.getrandbits if inline else None, out)
     return "".join(out)
 
 
@@ -346,11 +430,13 @@ def _expose_constraints(spec: SlotSpec, node: dict) -> list[str]:
     return added
 
 
+_LABEL_WORDS = {"id": "ID", "ids": "IDs", "min": "minimum", "max": "maximum", "num": "number of", "url": "URL",
+                "qty": "quantity", "pct": "percent"}
+
+
+@functools.lru_cache(maxsize=16384)
 def _label(name: str) -> str:
-    words = name.split("_")
-    table = {"id": "ID", "ids": "IDs", "min": "minimum", "max": "maximum", "num": "number of", "url": "URL",
-             "qty": "quantity", "pct": "percent"}
-    return " ".join(table.get(w, w) for w in words if w)
+    return " ".join(_LABEL_WORDS.get(w, w) for w in name.split("_") if w)
 
 
 def _id_prefix(entity: str) -> str:
@@ -906,7 +992,7 @@ class ApiTree:
         want = set(primary.slots)
         while len(picked) < diversity and (siblings or cousins):
             pool = siblings if siblings and (rng.random() < 0.75 or not cousins) else cousins
-            sharing = [leaf for leaf in pool if want & set(leaf.slots)]
+            sharing = [leaf for leaf in pool if not want.isdisjoint(s for s, _ in leaf.params)]  # shares a slot
             choice = rng.choice(sharing if sharing and rng.random() < 0.6 else pool)
             pool.remove(choice)
             picked.append(choice)
@@ -1010,6 +1096,10 @@ class ApiRecord:
     signature: str
     parent: str | None = None
     _tool_dict: dict | None = field(default=None, init=False, repr=False, compare=False)
+    # planned once per record by sample_arguments / execute (see _plan_arguments)
+    _args_plan: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _returns_plan: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _results: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)  # see _execute
 
     @property
     def name(self) -> str:
@@ -1776,6 +1866,11 @@ def build_pool(n: int, seed: int = 0, *, backend: Any = None, tree: ApiTree | st
             if not m:
                 raise PoolError(f"{out}:{k + 1}: field 'id': {rec.id!r} is not an api-NNNNNN id of this builder")
             existing[int(m.group(1))] = rec
+        beyond = [i for i in existing if i >= n]
+        if beyond:
+            appender.close()
+            raise PoolError(f"{out}: holds {len(existing)} APIs, up to api-{max(beyond):06d}, more than --n {n}: "
+                            "re-run with the --n that wrote it, or write to a new --out")
         if llm or Path(str(out) + ".quarantine.jsonl").exists():
             quarantine = JsonlAppender(str(out) + ".quarantine.jsonl")
             for qid in quarantine.ids:
@@ -1917,19 +2012,29 @@ def _vocab() -> SlotVocabulary:
 
 
 def _slot_for(api: ApiRecord, path: str, name: str) -> SlotSpec | None:
-    vocab = _vocab()
-    s = api.slots.get(path)
-    if s is not None:
-        spec = vocab.resolve(s)
-        if spec is not None:
-            return spec
-    return vocab.resolve(name)
+    return _named_slot(api.slots.get(path), name)
+
+
+_KIND_MEMO: dict[str, str] = {}  # known type spellings only (bounded): "dict" -> "object", ...
 
 
 def _kind(node: dict) -> str:
     """Canonical kind of a schema node in either dialect ("dict" and "object" are both "object", "float" and
     "number" are "number"; a union is its first non-null member; no or unknown type is "any")."""
-    spelling = node.get("x-bfcl-type", node.get("x-json-type", node.get("type")))
+    # called for every node of every sampled call and result: the common case (a plain "type" string) is two
+    # lookups
+    if "x-bfcl-type" in node or "x-json-type" in node:
+        spelling = node.get("x-bfcl-type", node.get("x-json-type"))
+    else:
+        spelling = node.get("type")
+    if isinstance(spelling, str):
+        kind = _KIND_MEMO.get(spelling)
+        if kind is None:
+            kind = kind_of_spelling(spelling)
+            if kind is None:
+                return "any"
+            _KIND_MEMO[spelling] = kind
+        return kind
     if isinstance(spelling, list):
         spelling = next((x for x in spelling if x != "null"), None)
     return kind_of_spelling(spelling) or "any"
@@ -1951,10 +2056,11 @@ def _coerce(value: Any, kind: str, rng: random.Random) -> Any:
     return value
 
 
-def _scalar_value(node: dict, spec: SlotSpec | None, rng: random.Random, name: str) -> Any:
-    """One value for a scalar schema node: from its enum, else its slot, adapted to the node's kind and clamped
-    to its range / regenerated from its pattern / format."""
-    kind = _kind(node)
+def _scalar_value(node: dict, spec: SlotSpec | None, rng: random.Random, name: str, kind: str | None = None) -> Any:
+    """One value for a scalar schema node: from its enum, else its slot, adapted to the node's kind (``kind``:
+    ``_kind(node)`` when the caller has it) and clamped to its range / regenerated from its pattern / format."""
+    if kind is None:
+        kind = _kind(node)
     enum = node.get("enum")
     if isinstance(enum, list) and enum:
         return rng.choice(enum)
@@ -2003,43 +2109,100 @@ def _search(pattern: str, value: str) -> bool:
         return True
 
 
-def _sample_node(api: ApiRecord, node: dict, path: str, name: str, rng: random.Random, optional: float) -> Any:
+# Sampling arguments and executing calls walk an API's schemas on every call. Each API's schemas are planned once
+# (kinds, field lists, range pairs and the slot names paths map to, looked up in advance) into nested tuples that the
+# walkers below run; tuples rather than closures, since a plan lives as long as its pool and each object in it is one
+# more for the garbage collector to traverse. A plan draws from ``rng`` exactly what the plain schema walk drew, in
+# the same order, and slots are still resolved (a cached lookup) when a value is made, so arguments and results are
+# unchanged. Plans are kept on the record (see ApiRecord.tool_dict: records are not changed once built); an object
+# that is not an ApiRecord is planned afresh on each call.
+_OBJECT, _ARRAY, _SCALAR = 0, 1, 2
+
+
+def _plan_slot(lookup: Callable[[], Any]) -> tuple[Any, Callable[[], Any] | None]:
+    """``(what lookup gives, None)``; ``(None, lookup)`` when it fails (a malformed pool record): the walker then
+    looks it up when it needs the value, failing where the plain walk failed."""
+    try:
+        return lookup(), None
+    except Exception:
+        return None, lookup
+
+
+def _named_slot(slot: Any, name: str) -> SlotSpec | None:
+    """The slot a parameter's path is mapped to (``slot``, ``None`` if unmapped), else the slot called ``name``."""
+    vocab = _vocab()
+    if slot is not None:
+        spec = vocab.resolve(slot)
+        if spec is not None:
+            return spec
+    return vocab.resolve(name)
+
+
+def _element_slot(spec: SlotSpec | None) -> SlotSpec | None:
+    """The slot of an array parameter's elements: its item slot when ``spec`` is an array slot, else ``spec``."""
+    return spec.item_spec(_vocab()) if spec is not None and spec.type == "array" else spec
+
+
+def _plan_arguments(api: ApiRecord, node: dict, path: str, name: str, required: bool = False) -> tuple:
+    """The plan of parameter-schema ``node`` (at ``path``, parameter or field ``name``, ``required`` in its dict)
+    for :func:`_sample_plan`: ``(_OBJECT, name, required, field plans, node)``, ``(_ARRAY, name, required, items,
+    enum or None, item kind, item plan or None, slot name, retry)`` or ``(_SCALAR, name, required, node, kind, slot
+    name, retry)`` (the slot name the record maps ``path`` to; see :func:`_plan_slot` for ``retry``)."""
     kind = _kind(node)
     if kind == "object":
         props = node.get("properties")
         if not isinstance(props, dict):
-            return {}
+            return (_OBJECT, name, required, (), node)
         req = set(node.get("required") or [])
-        out = {}
-        for p, sub in props.items():
-            if isinstance(sub, dict) and (p in req or rng.random() < optional):
-                value = _sample_node(api, sub, f"{path}.{p}" if path else p, p, rng, optional)
-                if value == {} and p not in req:
-                    continue  # an optional group with none of its optional fields chosen: leave it out
-                out[p] = value
-        _order_ranges(out, node)
-        return out
+        return (_OBJECT, name, required, tuple(_plan_arguments(api, sub, f"{path}.{p}" if path else p, p, p in req)
+                                               for p, sub in props.items() if isinstance(sub, dict)), node)
     if kind in ("array", "tuple"):
         items = node.get("items") if isinstance(node.get("items"), dict) else {"type": "string"}
         enum = node.get("enum") or items.get("enum")
         item_kind = _kind(items)
-        k = rng.randint(1, 2 if item_kind == "object" else 3)
-        if isinstance(enum, list) and enum:
-            return rng.sample(enum, min(k, len(enum)))
-        spec = _slot_for(api, path, name) if item_kind != "object" else None
-        inner = spec.item_spec(_vocab()) if spec is not None and spec.type == "array" else spec
-        out: list = []
-        for _ in range(k * 3):
-            if item_kind == "object":
-                v = _sample_node(api, items, path + "[]", name, rng, optional)
-            else:
-                v = _scalar_value(items, inner, rng, name)
-            if v not in out:
-                out.append(v)
-            if len(out) == k:
-                break
+        if item_kind == "object":
+            item_plan, (slot, retry) = _plan_arguments(api, items, path + "[]", name), (None, None)
+        else:
+            item_plan, (slot, retry) = None, _plan_slot(lambda: api.slots.get(path))
+        return (_ARRAY, name, required, items, enum if isinstance(enum, list) and enum else None, item_kind,
+                item_plan, slot, retry)
+    return (_SCALAR, name, required, node, kind, *_plan_slot(lambda: api.slots.get(path)))
+
+
+def _sample_plan(plan: tuple, rng: random.Random, optional: float) -> Any:
+    """Values for a plan of :func:`_plan_arguments`: a dict takes each required field and each optional one with
+    probability ``optional``, leaving out an optional group that came out empty; an array has 1-3 distinct elements
+    (1-2 dicts), from its enum if it has one, else from its slot; a scalar comes from :func:`_scalar_value`."""
+    tag = plan[0]
+    if tag == _OBJECT:
+        out = {}
+        for sub in plan[3]:
+            required = sub[2]
+            if required or rng.random() < optional:
+                value = _sample_plan(sub, rng, optional)
+                if value == {} and not required:
+                    continue  # an optional group with none of its optional fields chosen: leave it out
+                out[sub[1]] = value
+        _order_ranges(out, plan[4])
         return out
-    return _scalar_value(node, _slot_for(api, path, name), rng, name)
+    if tag == _ARRAY:
+        _, name, _, items, enum, item_kind, item_plan, slot, retry = plan
+        k = rng.randint(1, 2 if item_kind == "object" else 3)
+        if enum is not None:
+            return rng.sample(enum, min(k, len(enum)))
+        inner = None if item_plan is not None else \
+            _element_slot(_named_slot(retry() if retry is not None else slot, name))
+        values: list = []
+        for _ in range(k * 3):
+            v = _sample_plan(item_plan, rng, optional) if item_plan is not None else \
+                _scalar_value(items, inner, rng, name, item_kind)
+            if v not in values:
+                values.append(v)
+            if len(values) == k:
+                break
+        return values
+    _, name, _, node, kind, slot, retry = plan
+    return _scalar_value(node, _named_slot(retry() if retry is not None else slot, name), rng, name, kind)
 
 
 _RANGE_PAIRS = [(re.compile(a), b) for a, b in (
@@ -2048,26 +2211,48 @@ _RANGE_PAIRS = [(re.compile(a), b) for a, b in (
     (r"^(.*)from(.*)$", r"\1to\2"), (r"^(.*)min_(.*)$", r"\1max_\2"), (r"^(.*)lower(.*)$", r"\1upper\2"))]
 
 
+@functools.lru_cache(maxsize=8192)
+def _range_pairs(keys: tuple) -> tuple[tuple[str, str], ...]:
+    """``(key, other end)`` for each range start among ``keys`` whose other end is also there, in the order
+    :func:`_order_ranges` visits them. Depends on the key names only, and a pool has few distinct key sets, so it is
+    cached (seven regex matches per key of every sampled call and result otherwise)."""
+    present = set(keys)
+    return tuple((key, other) for key in keys for other in _range_ends(key) if other in present)
+
+
+@functools.lru_cache(maxsize=16384)
+def _range_ends(key: str) -> tuple[str, ...]:
+    """The names the other end of a range starting at ``key`` would have, one per pattern that matches."""
+    out = []
+    for pattern, repl in _RANGE_PAIRS:
+        if pattern.match(key):
+            other = pattern.sub(repl, key)
+            if other != key:
+                out.append(other)
+    return tuple(out)
+
+
 def _order_ranges(values: dict, node: dict) -> None:
     """Put the two ends of a range in order (start_date before end_date, check in before check out, min_price
     below max_price), swapping them when both values are of one kind, comparable, and each is valid for the other's
     schema, so sampled calls read like real requests."""
+    pairs = _range_pairs(tuple(values))
+    if pairs:
+        _swap_ranges(values, pairs, node)
+
+
+def _swap_ranges(values: dict, pairs: tuple[tuple[str, str], ...], node: dict) -> None:
+    """:func:`_order_ranges` for the ``pairs`` of ``values`` (from :func:`_range_pairs`)."""
     props = node.get("properties") or {}
-    for key in list(values):
-        for pattern, repl in _RANGE_PAIRS:
-            if not pattern.match(key):
-                continue
-            other = pattern.sub(repl, key)
-            if other == key or other not in values:
-                continue
-            a, b = values[key], values[other]
-            same = type(a) is type(b) and isinstance(a, (str, int, float)) and not isinstance(a, bool)
-            if same and a > b and isinstance(props.get(key), dict) and isinstance(props.get(other), dict):
-                probe: list[str] = []
-                _check(b, props[key], "x", probe)
-                _check(a, props[other], "x", probe)
-                if not probe:
-                    values[key], values[other] = b, a
+    for key, other in pairs:
+        a, b = values[key], values[other]
+        same = type(a) is type(b) and isinstance(a, (str, int, float)) and not isinstance(a, bool)
+        if same and a > b and isinstance(props.get(key), dict) and isinstance(props.get(other), dict):
+            probe: list[str] = []
+            _check(b, props[key], "x", probe)
+            _check(a, props[other], "x", probe)
+            if not probe:
+                values[key], values[other] = b, a
 
 
 def sample_arguments(api: ApiRecord, rng: random.Random, *, optional: float = 0.5) -> dict:
@@ -2075,8 +2260,12 @@ def sample_arguments(api: ApiRecord, rng: random.Random, *, optional: float = 0.
     values from the parameter's slot, adapted to its (evolved) type and within its enum / range / pattern /
     format. For programmatic APIs the result always passes :func:`execute`; for LLM-made APIs it is best effort
     (a pattern this module cannot generate from is left unsatisfied)."""
-    params = api.tool_dict()["parameters"]
-    return _sample_node(api, params, "", "", rng, optional)
+    plan = getattr(api, "_args_plan", None)
+    if plan is None:
+        plan = _plan_arguments(api, api.tool_dict()["parameters"], "", "")
+        if isinstance(api, ApiRecord):
+            api._args_plan = plan
+    return _sample_plan(plan, rng, optional)
 
 
 def _render(value: Any) -> str:
@@ -2129,7 +2318,11 @@ def phrase_request(api: ApiRecord, arguments: dict, rng: random.Random) -> str:
     template = rng.choice(_REQUEST_TEMPLATES)
     text = template.replace("{Verb}", verb[0].upper() + verb[1:]).replace("{verb}", verb)
     text = text.replace("{mentions}", mentions)
-    return re.sub(r"\s+([.,?])", r"\1", text).strip()
+    return _SPACE_BEFORE_PUNCT.sub(_punct, text).strip()
+
+
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,?])")
+_punct: Callable[[re.Match], str] = operator.itemgetter(1)  # the replacement r"\1", without re's template machinery
 
 
 def _type_word(value: Any) -> str:
@@ -2250,35 +2443,61 @@ def _flatten(arguments: dict) -> dict[str, Any]:
     return out
 
 
-def _gen_result(node: dict, path: str, name: str, rs: dict[str, str], echo: dict[str, Any], rng: random.Random,
-                size: tuple[int, int]) -> Any:
+def _plan_result(node: dict, path: str, name: str, rs: Any) -> tuple:
+    """The plan of return-schema ``node`` (at ``path``, field ``name``; ``rs``: the API's return slots) for
+    :func:`_gen_result` (see :func:`_plan_arguments`): ``(_OBJECT, name, field plans, range pairs, node)``,
+    ``(_ARRAY, name, item plan)`` or ``(_SCALAR, name, node, kind, slot name, retry)``."""
     kind = _kind(node)
     if kind == "object":
         props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
-        out = {k: _gen_result(v, f"{path}.{k}" if path else k, k, rs, echo, rng, size) for k, v in props.items()
-               if isinstance(v, dict)}
-        _order_ranges(out, node)
-        return out
+        fields = tuple(_plan_result(v, f"{path}.{k}" if path else k, k, rs) for k, v in props.items()
+                       if isinstance(v, dict))
+        return (_OBJECT, name, fields, _range_pairs(tuple(f[1] for f in fields)), node)
     if kind in ("array", "tuple"):
         items = node.get("items") if isinstance(node.get("items"), dict) else {"type": "string"}
+        return (_ARRAY, name, _plan_result(items, path + "[]", name, rs))
+    return (_SCALAR, name, node, kind, *_plan_slot(lambda: rs[path] if path in rs else name))
+
+
+def _gen_result(plan: tuple, echo: dict[str, Any], rng: random.Random, size: tuple) -> Any:
+    """A result for a plan of :func:`_plan_result`: every field; arrays of ``randint(*size)`` elements (scalars
+    distinct); a scalar echoes the argument of its name when that value fits its node, else comes from its return
+    slot."""
+    tag = plan[0]
+    if tag == _OBJECT:
+        out = {sub[1]: _gen_result(sub, echo, rng, size) for sub in plan[2]}
+        if plan[3]:
+            _swap_ranges(out, plan[3], plan[4])
+        return out
+    if tag == _ARRAY:
+        item = plan[2]
         k = rng.randint(*size)
         out_list: list = []
         for _ in range(3 * k):  # scalar elements are kept distinct (three stages, not "Main Stage" twice)
-            v = _gen_result(items, path + "[]", name, rs, echo, rng, size)
+            v = _gen_result(item, echo, rng, size)
             if isinstance(v, dict) or v not in out_list:
                 out_list.append(v)
             if len(out_list) == k:
                 break
         return out_list
+    _, name, node, kind, slot, retry = plan
     if name in echo and not isinstance(echo[name], (list, dict)):
         v = echo[name]
         probe: list[str] = []
         _check(v, node, "x", probe)
         if not probe:
             return v
-    vocab = _vocab()
-    spec = vocab.resolve(rs[path]) if path in rs else vocab.resolve(name)
-    return _scalar_value(node, spec, rng, name)
+    return _scalar_value(node, _vocab().resolve(retry() if retry is not None else slot), rng, name, kind)
+
+
+def _result_plan(api: ApiRecord) -> tuple:
+    """The plan of ``api.returns`` (see :func:`_plan_arguments`), made on first use."""
+    plan = getattr(api, "_returns_plan", None)
+    if plan is None:
+        plan = _plan_result(api.returns, "", "", (api.impl or {}).get("return_slots") or {})
+        if isinstance(api, ApiRecord):
+            api._returns_plan = plan
+    return plan
 
 
 def execute(api: ApiRecord, arguments: dict) -> dict:
@@ -2286,14 +2505,72 @@ def execute(api: ApiRecord, arguments: dict) -> dict:
     that conforms to ``api.returns``. Values come from a generator seeded by SHA-256 of ``(api.id, arguments)``,
     so the same call always gives the same result; returned fields named like an argument echo its value; returned
     ``*_id`` fields use the id format that the matching slot accepts, so another API can take them (dependent
-    calls)."""
+    calls). The result is a new object, the caller's to keep or change."""
+    return _execute(api, arguments, remember=True)
+
+
+def execute_again(api: ApiRecord, arguments: dict) -> dict:
+    """What :func:`execute` returns for this call, for a verifier that compares it with a recorded output: taken
+    from the record's memory when this process already executed the call (dialog generation just did), else
+    generated; not remembered itself (a verifier sees each call once)."""
+    return _execute(api, arguments, remember=False)
+
+
+# Each record remembers the results of its last calls, as JSON text keyed by the JSON text of the arguments as given
+# (key order included: a result echoes the first argument of a field name): verification re-executes every call
+# that dialog generation ran, so a pipeline in one process (the benchmark, a notebook) generates each result once.
+# Only plain-JSON arguments and results are remembered (exact types: a tuple or a non-string key, which JSON would
+# spell like a list or a string, never is), so equal keys mean equal arguments of equal types, and a remembered
+# result reads back equal to, and of the same types as, what the generator returns. A call is remembered only once
+# its arguments passed validation, which for the same record and the same arguments passes again, so a remembered
+# call skips it. The memory lives and dies with the record (records are not changed once built: see
+# ApiRecord.tool_dict); text is cheap for the garbage collector.
+_REMEMBER = 64  # calls per record (oldest forgotten first)
+# json.dumps(x, sort_keys=True, ensure_ascii=False) / json.dumps(x, ensure_ascii=False), without building an encoder
+# per call (json.dumps does for any non-default option)
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _execute(api: ApiRecord, arguments: dict, *, remember: bool) -> Any:
+    memory = getattr(api, "_results", None)
+    as_given = _COMPACT_JSON(arguments) if (memory is not None or remember) and _plain_json(arguments) else None
+    if memory is not None and as_given is not None:
+        text = memory.get(as_given)
+        if text is not None:
+            return json.loads(text)
     validate_arguments(api, arguments)
-    key = api.id + "\x1f" + json.dumps(arguments, sort_keys=True, ensure_ascii=False)
+    key = api.id + "\x1f" + _CANONICAL_JSON(arguments)
     rng = random.Random(int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:16], "big"))
-    impl = api.impl or {}
-    rs = impl.get("return_slots") or {}
-    size = tuple(impl.get("list_size") or (1, 3))
-    return _gen_result(api.returns, "", "", rs, _flatten(arguments), rng, size)
+    size = tuple((api.impl or {}).get("list_size") or (1, 3))
+    result = _gen_result(_result_plan(api), _flatten(arguments), rng, size)
+    if remember and as_given is not None and isinstance(api, ApiRecord) and _plain_json(result):
+        if memory is None:
+            memory = api._results = {}
+        elif len(memory) >= _REMEMBER:
+            del memory[next(iter(memory))]
+        memory[as_given] = _COMPACT_JSON(result)
+    return result
+
+
+def _plain_json(value: Any) -> bool:
+    """Only str / int / finite float / bool / None, lists and string-keyed dicts (exact types)."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return True
+    if t is float:
+        return math.isfinite(value)  # NaN is not equal to itself, and JSON spells every NaN alike
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or not _plain_json(v):
+                return False
+        return True
+    if t is list:
+        for v in value:
+            if not _plain_json(v):
+                return False
+        return True
+    return False
 
 
 def result_issues(api: ApiRecord, result: Any) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 from ..calls import Call
 from .sample import Message, Sample
 
-__all__ = ["CORRUPTIONS", "EXPECTED_RULES", "corrupt_samples"]
+__all__ = ["CORRUPTIONS", "EXPECTED_RULES", "corrupt_samples", "pool_executor"]
 
 Corruption = Callable[[Sample, random.Random], "Sample | None"]
 
@@ -77,11 +77,14 @@ def unknown_param(sample, rng):
 
 
 def date_to_string(sample, rng):
-    """The released ToolACE data's damage: every ``date`` inside identifiers and text became ``string``."""
-    if not any(re.search(r"date", str(c.arguments), re.I) or re.search(r"date", c.name, re.I)
-               for _, _, c in _call_sites(sample)) and "date" not in str(sample.tools).lower():
-        return None
+    """The released ToolACE data's damage: ``date`` became ``string`` inside the definitions of the tools the dialog
+    calls (``start_date`` -> ``start_string``, "up-to-date" -> "up-to-string"), and so in the calls and tool outputs
+    made from them. Names stay consistent with each other, as in the released data, so only a lexical check sees it."""
+    called = {c.name for _, _, c in _call_sites(sample)}
     s = _copy(sample)
+    for t in s.tools:
+        if isinstance(t, dict) and t.get("name") in called:
+            t.update(_replace_in(t, "date", "string", values=True))
     for m in s.messages:
         if m.calls:
             m.calls = [Call(c.name.replace("date", "string"),
@@ -90,14 +93,18 @@ def date_to_string(sample, rng):
             m.results = _replace_in(m.results, "date", "string")
         if m.role == "assistant" and m.content:
             m.content = m.content.replace("update", "upstring").replace("date", "string")
-    return s
+    return None if s.to_dict() == sample.to_dict() else s  # nothing named "date": not applicable
 
 
-def _replace_in(value: Any, old: str, new: str) -> Any:
+def _replace_in(value: Any, old: str, new: str, *, values: bool = False) -> Any:
+    """``old`` -> ``new`` in every dict key (and, with ``values``, every string) of a nested value."""
     if isinstance(value, dict):
-        return {k.replace(old, new) if isinstance(k, str) else k: _replace_in(v, old, new) for k, v in value.items()}
+        return {k.replace(old, new) if isinstance(k, str) else k: _replace_in(v, old, new, values=values)
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [_replace_in(v, old, new) for v in value]
+        return [_replace_in(v, old, new, values=values) for v in value]
+    if values and isinstance(value, str):
+        return value.replace(old, new)
     return value
 
 
@@ -274,6 +281,9 @@ CORRUPTIONS: dict[str, Corruption] = {
     "broken_schema": broken_schema, "role_swap": role_swap, "call_when_none_applies": call_when_none_applies,
 }
 
+# Corruptions that change argument values while keeping the call valid for the API: their tool output is re-run.
+_ARGUMENT_CORRUPTIONS = frozenset({"hallucinated_value"})
+
 # The verification rules (funrl_lib.synth.verify) expected to catch each corruption; any one of them suffices.
 EXPECTED_RULES: dict[str, tuple[str, ...]] = {
     "missing_required": ("required_params",),
@@ -292,14 +302,45 @@ EXPECTED_RULES: dict[str, tuple[str, ...]] = {
     "invalid_chars": ("invalid_chars",),
     "broken_schema": ("tool_schema",),
     "role_swap": ("role_order",),
-    "call_when_none_applies": ("task_consistency",),
+    "call_when_none_applies": ("task_consistency", "param_values", "hallucinated_values"),
 }
 
 
-def corrupt_samples(samples: Iterable[Sample], rate: float, seed: int = 0,
-                    kinds: Iterable[str] | None = None) -> list[tuple[Sample, str | None]]:
+def pool_executor(pool: Iterable[Any]) -> Callable[[Call], Any]:
+    """An executor for :func:`corrupt_samples` from a pool of ``ApiRecord`` s: runs a call with
+    :func:`funrl_lib.synth.api_pool.execute` (raises for an unknown name or arguments the API rejects)."""
+    from .api_pool import execute
+
+    by_name = {api.tool.name: api for api in pool}
+    return lambda call: execute(by_name[call.name], call.arguments)
+
+
+def _refresh_results(before: Sample, after: Sample, executor: Callable[[Call], Any]) -> None:
+    """Re-run the calls a corruption changed and write their results into the tool turn that answers them: an LLM
+    tool agent simulates output for the call it is shown, so a wrong argument does not also leave a stale result."""
+    for i, m in enumerate(after.messages):
+        if not m.calls or i + 1 >= len(after.messages) or after.messages[i + 1].role != "tool":
+            continue
+        old = before.messages[i].calls if i < len(before.messages) else None
+        results = after.messages[i + 1].results
+        for k, call in enumerate(m.calls):
+            if old is not None and k < len(old) and old[k] == call or results is None or k >= len(results):
+                continue
+            try:
+                results[k] = {"name": call.name, "results": executor(call)}
+            except Exception:  # an API that rejects the call: leave the output; the rule layer reports the call
+                pass
+
+
+def corrupt_samples(samples: Iterable[Sample], rate: float, seed: int = 0, kinds: Iterable[str] | None = None,
+                    executor: Callable[[Call], Any] | None = None) -> list[tuple[Sample, str | None]]:
     """Corrupt about ``rate`` of the samples, each with one corruption chosen by seed among ``kinds`` (default: all)
-    that applies to it. Returns ``(sample, corruption name or None)`` in input order; ids are kept."""
+    that applies to it. Returns ``(sample, corruption name or None)`` in input order; ids are kept.
+
+    ``executor`` (e.g. :func:`pool_executor`): re-run each call whose arguments a corruption changed and put its real
+    output in the tool turn, as an LLM tool agent would. Without it a hallucinated argument also leaves a tool
+    output the API would not give, and the rule layer's ``execution`` check rejects the sample before the model
+    layer's ``hallucinated_values`` sees it."""
     names = list(kinds or CORRUPTIONS)
     unknown = [n for n in names if n not in CORRUPTIONS]
     if unknown:
@@ -313,6 +354,8 @@ def corrupt_samples(samples: Iterable[Sample], rate: float, seed: int = 0,
         for name in rng.sample(names, len(names)):
             bad = CORRUPTIONS[name](sample, rng)
             if bad is not None:
+                if executor is not None and name in _ARGUMENT_CORRUPTIONS:
+                    _refresh_results(sample, bad, executor)
                 bad.meta = {**bad.meta, "corruption": name}
                 out.append((bad, name))
                 break

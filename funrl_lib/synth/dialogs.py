@@ -205,7 +205,7 @@ using use per any all each some more most less than then also if when which what
 
 
 def _tokens(text: str) -> frozenset[str]:
-    return frozenset(w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1)
+    return frozenset(w for w in set(_WORD.findall(text.lower())) if w not in _STOP and len(w) > 1)
 
 
 @lru_cache(maxsize=65536)
@@ -486,11 +486,10 @@ def _render(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return _lit(value)
 
 
-def _lit(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+_lit = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(value, ensure_ascii=False), one encoder for all
 
 
 # ===============================================================================================================

@@ -24,10 +24,11 @@ the ``date``→``string`` corruption of its own released data (toolace.md §4, �
 implementation exists (an API pool record), every call is run and every recorded tool output is compared with what
 the implementation returns, as APIGen's execution stage does.
 
-Speed: each distinct tool definition is parsed, validated and scanned once (cached by its canonical JSON), every
-rule of a sample shares one view of it, and the lexical scans screen whole texts with one C-level search before
-looking closer, so offline verification keeps up with the programmatic generators (each report records the
-run's samples/s).
+Speed: each distinct tool definition is parsed, validated and scanned once (cached by its canonical JSON, found
+again by its marshal bytes), every rule of a sample shares one view of it, the lexical scans screen whole texts with
+one C-level search before looking closer, and a call that this process already executed (dialog generation just
+did) is not generated again, so offline verification keeps up with the programmatic generators (each report records
+the run's samples/s).
 
 Nothing here evaluates model output: calls are decoded with ``ast``/``json`` only (:mod:`funrl_lib.calls`).
 """
@@ -39,13 +40,14 @@ import asyncio
 import copy
 import datetime as _dt
 import json
+import marshal
 import re
 import sys
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..calls import TOOL_CALL_OPEN, DecodeError, decode_calls
 from ..prompts import TOOLACE_TOOLS_MARKER
@@ -80,7 +82,8 @@ class VerifyContext:
     ``pool``: programmatic APIs for the ``execution`` rule: a mapping ``tool name -> ApiRecord`` (or a list of
     records; see :mod:`funrl_lib.synth.api_pool`). A record is used only for a tool whose definition in the sample
     equals the record's ``tool``, so a pool never judges a different API that happens to share a name.
-    ``execute``: ``(api, arguments) -> dict`` raising ``ExecutionError``; default ``api_pool.execute``.
+    ``execute``: ``(api, arguments) -> dict`` raising ``ExecutionError``; default ``api_pool.execute_again`` (what
+    ``api_pool.execute`` returns, looked up when this process already executed that exact call).
     ``backend``: ``None`` or a programmatic backend -> deterministic model layer; an LLM backend -> judges.
     ``rules``: names to run (default all, in :data:`RULES` order).
     ``max_response_chars``: a text answer longer than this is "too long" (Table 4: "assistant response not too
@@ -167,22 +170,42 @@ def _index_pool(pool: Any) -> dict[str, list[Any]]:
 # distinct definition once. Keyed by its canonical JSON.
 _TOOL_CACHE: dict[str, tuple[ToolDef | None, list[str], str]] = {}
 _TOOL_CACHE_MAX = 100_000
+# json.dumps(x, sort_keys=True, ensure_ascii=False) / json.dumps(x, ensure_ascii=False) without an encoder per call
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _tool_key(raw: Any) -> str:
     try:
-        return json.dumps(raw, sort_keys=True, ensure_ascii=False)
+        return _CANONICAL_JSON(raw)
     except (TypeError, ValueError):
         return repr(raw)
+
+
+# A faster way to find a definition seen before: its marshal bytes (format 2, which has no back-references, so the
+# bytes depend only on the content), a few times cheaper than canonical JSON and run for every tool of every
+# sample. Equal bytes mean equal content with equal types, key order included, so a hit is the same definition;
+# the same definition with its keys in another order is a miss here and found by its canonical JSON.
+_TOOL_BY_BYTES: dict[bytes, tuple[ToolDef | None, list[str], str]] = {}
 
 
 def _parse_tool(raw: Any) -> tuple[ToolDef | None, list[str], str]:
     """(ToolDef or None when too broken to read, schema issues as text, cache key)."""
     if isinstance(raw, ToolDef):
         raw = raw.to_dict()
+    try:
+        fast: bytes | None = marshal.dumps(raw, 2)
+    except ValueError:  # not plain data (or too deep): canonical JSON only
+        fast = None
+    if fast is not None:
+        hit = _TOOL_BY_BYTES.get(fast)
+        if hit is not None:
+            return hit
     key = _tool_key(raw)
     hit = _TOOL_CACHE.get(key)
     if hit is not None:
+        if fast is not None:
+            _remember_bytes(fast, hit)
         return hit
     issues = [str(i) for i in validate_tool(raw)]
     fn = raw.get("function") if isinstance(raw, dict) and isinstance(raw.get("function"), dict) else raw
@@ -200,8 +223,16 @@ def _parse_tool(raw: Any) -> tuple[ToolDef | None, list[str], str]:
         tool = None
     if len(_TOOL_CACHE) >= _TOOL_CACHE_MAX:
         _TOOL_CACHE.clear()
-    _TOOL_CACHE[key] = (tool, issues, key)
-    return tool, issues, key
+    entry = _TOOL_CACHE[key] = (tool, issues, key)
+    if fast is not None:
+        _remember_bytes(fast, entry)
+    return entry
+
+
+def _remember_bytes(fast: bytes, entry: tuple[ToolDef | None, list[str], str]) -> None:
+    if len(_TOOL_BY_BYTES) >= _TOOL_CACHE_MAX:
+        _TOOL_BY_BYTES.clear()
+    _TOOL_BY_BYTES[fast] = entry
 
 
 class _View:
@@ -220,6 +251,10 @@ class _View:
         self._lex: list[tuple[str, "_ToolLex"]] | None = None
         self._strings: list[tuple[str, Any, str]] | None = None
         self._system_ctx: str | None = None
+        self._last_call: int | None = None
+        self._blob: str | None = None
+        self._outputs: dict[int, str] = {}
+        self._lex_by_name: dict[str, _ToolLex] | None = None
 
     # -- argument issues, shared by required_params / unknown_params / param_values ---------------------------------
     def arg_issues(self) -> list[tuple[str, str]]:
@@ -259,6 +294,29 @@ class _View:
             self._strings = out
         return self._strings
 
+    def blob(self) -> str | None:
+        """The texts of :meth:`strings` joined by newlines, collected without their places: what the lexical rules
+        screen first (most samples have nothing for them to look at closer). ``None`` when a call name is not a
+        string (the rules then take the long way, and report what it does)."""
+        if self._blob is None:
+            parts: list[str] = []
+            ctx = self.system_context()
+            if ctx:
+                parts.append(ctx)
+            for m in self.sample.messages:
+                for text in (m.content, m.think, m.raw):
+                    if text:
+                        parts.append(text)
+                for call in m.calls or ():
+                    if not isinstance(call.name, str):
+                        return None
+                    parts.append(call.name)
+                    _collect_strings(call.arguments, parts)
+                if m.results is not None:
+                    _collect_strings(m.results, parts)
+            self._blob = "\n".join(parts)
+        return self._blob
+
     def tool_lex(self) -> list[tuple[str, "_ToolLex"]]:
         """``(label, lexical findings)`` per tool, e.g. ``("tools[0] 'Market Trends API'", ...)``."""
         if self._lex is None:
@@ -274,6 +332,28 @@ class _View:
             if tool is not None and tool.name == name:
                 return lex
         raise KeyError(name)
+
+    def last_call_turn(self) -> int:
+        """Index of the last turn with calls (-1 if none): what comes after it is context no call draws on."""
+        if self._last_call is None:
+            self._last_call = max((i for i, m in enumerate(self.sample.messages) if m.calls), default=-1)
+        return self._last_call
+
+    def output_text(self, i: int) -> str:
+        """:func:`_tool_output_text` of turn ``i`` (the model-layer rules both read it)."""
+        text = self._outputs.get(i)
+        if text is None:
+            text = self._outputs[i] = _tool_output_text(self.sample.messages[i])
+        return text
+
+    def lex_by_name(self) -> dict[str, "_ToolLex"]:
+        """:meth:`lex_of` for every tool name (the first tool of a name)."""
+        if self._lex_by_name is None:
+            self._lex_by_name = {}
+            for (tool, _, _), (_, lex) in zip(self.parsed, self.tool_lex()):
+                if tool is not None:
+                    self._lex_by_name.setdefault(tool.name, lex)
+        return self._lex_by_name
 
     def system_context(self) -> str:
         """The system prompt without its embedded tool list (the tools are checked as structures, and a value that
@@ -307,10 +387,36 @@ def _walk_strings(value: Any, where: str, key: Any, out: list) -> None:
         for k, v in value.items():
             if isinstance(k, str):
                 out.append((where, "<key>", k))
-            _walk_strings(v, where, k, out)
+            if isinstance(v, str):  # the common leaf, without a call
+                out.append((where, k, v))
+            elif isinstance(v, (dict, list, tuple)):
+                _walk_strings(v, where, k, out)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            _walk_strings(v, where, None, out)
+            if isinstance(v, str):
+                out.append((where, None, v))
+            elif isinstance(v, (dict, list, tuple)):
+                _walk_strings(v, where, None, out)
+
+
+def _collect_strings(value: Any, out: list[str]) -> None:
+    """The strings :func:`_walk_strings` finds (dict keys included), without where they are."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str):
+                out.append(k)
+            if isinstance(v, str):
+                out.append(v)
+            elif isinstance(v, (dict, list, tuple)):
+                _collect_strings(v, out)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            if isinstance(v, str):
+                out.append(v)
+            elif isinstance(v, (dict, list, tuple)):
+                _collect_strings(v, out)
 
 
 def _short(value: Any, n: int = 60) -> str:
@@ -705,21 +811,31 @@ def _bad_joiner(text: str, pos: int) -> bool:
     return not before or not after or before.isascii() or after.isascii()
 
 
-def _mixed_language(text: str, user_text: str, grounding: str) -> str | None:
+def _mixed_language(text: str, user_text: str, grounding: str | Callable[[], str]) -> str | None:
     """ToolACE Table 4 "no mixed-language responses", for the Latin/CJK pairs of its en+zh data. The user's script
     decides the expected one: all Latin (no CJK character in the user turns) or mostly CJK (CJK characters at least
     30% of the letters). A user who mixes scripts themselves is not held to one. A response to a Latin-script user
     is mixed when it has 2+ CJK characters that occur nowhere in the user turns, tool definitions, calls or tool
     outputs (a Chinese place name copied from a tool output is fine); a response to a CJK user is mixed when it has
     3+ Latin words of 3+ letters (not all-caps acronyms) that occur nowhere there (API names, brands and units
-    copied from those sources are fine)."""
-    cjk_user = len(_CJK.findall(user_text))
-    latin_user = sum(len(w) for w in _LATIN_WORD.findall(user_text))
+    copied from those sources are fine). ``grounding`` (that text) may be a function giving it, called only when
+    something has to be looked up in it (most answers have nothing to look up)."""
+    # (str.isascii is a flag lookup: an ASCII text has no CJK character to look for)
+    cjk_user = 0 if user_text.isascii() else len(_CJK.findall(user_text))
     if cjk_user == 0:
-        stray = [c for c in _CJK.findall(text) if c not in grounding]
+        found = [] if text.isascii() else _CJK.findall(text)
+        if len(found) < 2:
+            return None
+        if callable(grounding):
+            grounding = grounding()
+        stray = [c for c in found if c not in grounding]
         if len(stray) >= 2:
             return f"CJK characters {''.join(stray[:10])!r} in an answer to a Latin-script user"
-    elif cjk_user >= 0.3 * (cjk_user + latin_user):
+        return None
+    latin_user = sum(len(w) for w in _LATIN_WORD.findall(user_text))
+    if cjk_user >= 0.3 * (cjk_user + latin_user):
+        if callable(grounding):
+            grounding = grounding()
         low = grounding.lower()
         stray = [w for w in _LATIN_WORD.findall(text) if not w.isupper() and w.lower() not in low]
         if len(stray) >= 3:
@@ -749,10 +865,10 @@ class _ToolLex:
     ``task_consistency``). Most definitions are clean, so each check first screens the canonical JSON with one
     C-level scan and walks the definition only on a hit."""
 
-    __slots__ = ("raw", "tool", "text", "bad_chars", "date", "_words")
+    __slots__ = ("raw", "tool", "text", "bad_chars", "date", "_words", "_stems")
 
     def __init__(self, raw: Any, tool: ToolDef | None, key: str):
-        self.raw, self.tool, self.text, self._words = raw, tool, key, None
+        self.raw, self.tool, self.text, self._words, self._stems = raw, tool, key, None, None
         strings: list[tuple[str, Any, str]] | None = None
 
         def walk() -> list[tuple[str, Any, str]]:
@@ -772,11 +888,21 @@ class _ToolLex:
             self.date += _scan_date_text(walk())
         if 'tring": ' in key:  # a key ending in "string" / "String"
             self.date += _scan_date_keys(walk())
-        if tool is not None:
-            sub = tool.param("string")
-            described = " ".join(str(v) for v in (sub.description, sub.default) if v) if sub is not None else ""
-            if described and (_DATE_VALUE.search(described) or "YYYY" in described or "MM/DD" in described):
-                self.date.append(": parameter 'string' is described as a date (date->string corruption)")
+        if tool is not None and "tring" in key:
+            for name, sub in tool.parameters.properties.items():  # "string", "strings", "<x>_strings"
+                if name != "string" and not _PLURAL_STRING.search(name):
+                    continue
+                described = " ".join(str(v) for v in (sub.description, sub.default, sub.items and
+                                                      sub.items.description) if v)
+                if described and (_DATE_VALUE.search(described) or "YYYY" in described or "MM/DD" in described):
+                    self.date.append(f": parameter {name!r} is described as a date (date->string corruption)")
+
+    @property
+    def stems(self) -> frozenset[str]:
+        """The :func:`_stem` of each of :attr:`words`."""
+        if self._stems is None:
+            self._stems = frozenset(_stem(w) for w in self.words)
+        return self._stems
 
     @property
     def words(self) -> frozenset[str]:
@@ -808,14 +934,19 @@ def rule_invalid_chars(sample: Sample, ctx: VerifyContext) -> list[str]:
     ZWJ/ZWNJ (see :func:`_bad_joiner`) and lone surrogates. Mixed language: see :func:`_mixed_language`."""
     view = ctx.view(sample)
     out = [label + r for label, lex in view.tool_lex() for r in lex.bad_chars]
-    out += _scan_bad_chars(view.strings())
+    blob = view.blob()
+    if blob is None or _BAD_CHARS.search(blob) or "\u200c" in blob or "\u200d" in blob:
+        out += _scan_bad_chars(view.strings())
     user_text = " ".join(m.content for m in sample.messages if m.role == "user" and m.content)
     answers = [(i, m.content) for i, m in enumerate(sample.messages)
                if m.role == "assistant" and m.calls is None and m.content]
     if answers:
         # what an answer may quote in another script: the user's words, definitions, calls and tool outputs
-        grounding = "\n".join([user_text] + [lex.text for _, lex in view.tool_lex()]
-                              + [t for w, _, t in view.strings() if " call " in w or "(tool)" in w])
+        # (built once, and only when an answer has a character or word to look up)
+        @lru_cache(maxsize=1)
+        def grounding() -> str:
+            return "\n".join([user_text] + [lex.text for _, lex in view.tool_lex()]
+                             + [t for w, _, t in view.strings() if " call " in w or "(tool)" in w])
         for i, text in answers:
             why = _mixed_language(text, user_text, grounding)
             if why:
@@ -883,9 +1014,28 @@ def rule_date_string_artifacts(sample: Sample, ctx: VerifyContext) -> list[str]:
     ``"string"`` holding a date, and a definition parameter named ``string`` described with a date format."""
     view = ctx.view(sample)
     out = [label + r for label, lex in view.tool_lex() for r in lex.date]
-    strings = view.strings()
-    out += _scan_date_text(strings) + _scan_date_keys(strings)
+    blob = view.blob()
+    if blob is None or "tring" in blob:  # both scans look only at strings containing "tring" ("String" does)
+        strings = view.strings()
+        out += _scan_date_text(strings) + _scan_date_keys(strings) + _scan_plural_dates(sample)
     return _dedupe(out)
+
+
+_PLURAL_STRING = re.compile(r"(?:\A|_)strings\Z|[a-z]Strings\Z")
+
+
+def _scan_plural_dates(sample: Sample) -> list[str]:
+    """Call arguments named ``strings`` / ``<x>_strings`` whose values are dates: a ``dates`` parameter renamed by
+    the corruption (the definition was renamed with it, so ``unknown_params`` cannot see it)."""
+    out = []
+    for i, m in enumerate(sample.messages):
+        for k, call in enumerate(m.calls or ()):
+            for name, value in call.arguments.items():
+                if isinstance(name, str) and _PLURAL_STRING.search(name) and any(
+                        isinstance(v, str) and _DATE_VALUE.search(v) for v in leaf_values(value)):
+                    out.append(f"turn {i} call {k} {call.name!r}: parameter {name!r} holds dates {_short(value)} "
+                               "(a dates field renamed by the date->string corruption)")
+    return out
 
 
 def _scan_date_text(strings: list[tuple[str, Any, str]]) -> list[str]:
@@ -1056,7 +1206,8 @@ def _pool_api(ctx: VerifyContext, view: _View, name: str) -> Any:
         if rec_key is None or rec_key[0] is not rec:
             if len(_POOL_KEYS) >= _TOOL_CACHE_MAX:
                 _POOL_KEYS.clear()
-            rec_key = _POOL_KEYS[id(rec)] = (rec, _tool_key(rec.tool.to_dict()))
+            view_of = getattr(rec, "tool_dict", None)  # an ApiRecord's cached tool.to_dict()
+            rec_key = _POOL_KEYS[id(rec)] = (rec, _tool_key(view_of() if callable(view_of) else rec.tool.to_dict()))
         if rec_key[1] == key:
             return rec
     return None
@@ -1067,9 +1218,15 @@ _POOL_KEYS: dict[int, tuple[Any, str]] = {}
 
 
 def _executor(ctx: VerifyContext) -> tuple[Callable, type]:
+    """``(run, ExecutionError)``: ``run(api, arguments)`` executes a call for comparison. The pool's own executor
+    only reads the arguments (``api_pool.execute_again``: a call this process already executed is not generated
+    again); a custom one gets a deep copy of them, since it may change them."""
     from . import api_pool
 
-    return (ctx.execute or api_pool.execute), api_pool.ExecutionError
+    if ctx.execute is None:
+        return api_pool.execute_again, api_pool.ExecutionError
+    custom = ctx.execute
+    return (lambda api, arguments: custom(api, copy.deepcopy(arguments))), api_pool.ExecutionError
 
 
 def _jsonable(value: Any) -> Any:
@@ -1112,7 +1269,7 @@ def rule_execution(sample: Sample, ctx: VerifyContext) -> list[str]:
             if api is None:
                 continue
             try:
-                expected = execute(api, copy.deepcopy(call.arguments))
+                expected = execute(api, call.arguments)
             except ExecutionError as e:
                 out.append(f"turn {i} call {k} '{call.name}': execution failed: {e}")
                 continue
@@ -1193,6 +1350,7 @@ class _Grounding:
 
     def __init__(self, parts: Iterable[str] = ()):
         self._parts: list[str] = []
+        self._normed: list[str] = []  # _norm of each part, as far as a view has needed them
         self._views: dict[str, Any] = {}
         for p in parts:
             self.add(p)
@@ -1205,15 +1363,17 @@ class _Grounding:
     def _view(self, name: str) -> Any:
         v = self._views.get(name)
         if v is None:
-            raw = "\n".join(self._parts)
             if name == "raw_lower":
-                v = raw.lower()
+                v = "\n".join(self._parts).lower()
             elif name == "text":
-                v = " " + " \n ".join(_norm(p) for p in self._parts) + " "
+                normed = self._normed
+                normed.extend(_norm(p) for p in self._parts[len(normed):])
+                v = " " + " \n ".join(normed) + " "
             elif name == "tokens":
                 v = set(self.text.split())
             else:
-                v = _numbers(raw) | {float(_WORD_NUMBERS[t]) for t in self.tokens if t in _WORD_NUMBERS}
+                v = _numbers("\n".join(self._parts)) | {float(_WORD_NUMBERS[t]) for t in self.tokens
+                                                         if t in _WORD_NUMBERS}
             self._views[name] = v
         return v
 
@@ -1236,11 +1396,14 @@ def _has_number(numbers: set[float], x: float) -> bool:
     return x in numbers or any(abs(x - n) < 1e-9 * max(1.0, n) for n in numbers)
 
 
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
 def _date_grounded(value: str, g: _Grounding) -> bool | None:
     """A ``YYYY-MM-DD[...]`` value is grounded when the day is written in the context in any common form (ISO,
     "March 3rd", "3 March", "Mar. 3", "3/3/2024", "03.03.2024"); the year need not be written (a dialog says "March
     3rd" and the call fills the year in), nor the time of a date-time. ``None`` when ``value`` is not a date."""
-    m = re.match(r"(\d{4})-(\d{2})-(\d{2})", value)
+    m = _ISO_DAY.match(value)
     if not m:
         return None
     y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
@@ -1249,6 +1412,13 @@ def _date_grounded(value: str, g: _Grounding) -> bool | None:
     text = g.raw_lower
     if value[:10] in text:
         return True
+    return _day_forms(y, mo, d).search(text) is not None
+
+
+@lru_cache(maxsize=4096)
+def _day_forms(y: int, mo: int, d: int) -> re.Pattern:
+    """One regex for the ways a day is written (any of them matching is what :func:`_date_grounded` asks),
+    compiled once per day rather than five times per value."""
     month = _MONTHS[mo - 1]
     names = f"(?:{month}|{month[:3]}\\.?)"
     day = rf"0?{d}(?:st|nd|rd|th)?"
@@ -1256,7 +1426,7 @@ def _date_grounded(value: str, g: _Grounding) -> bool | None:
              rf"(?<!\d)0?{mo}[/.-]0?{d}(?:[/.-](?:{y}|{y % 100:02d}))?(?!\d)",
              rf"(?<!\d)0?{d}[/.-]0?{mo}[/.-](?:{y}|{y % 100:02d})(?!\d)",
              rf"(?<!\d){y}[/.]0?{mo}[/.]0?{d}(?!\d)"]
-    return any(re.search(f, text) for f in forms)
+    return re.compile("|".join(f"(?:{f})" for f in forms))
 
 
 def _ungrounded(value: Any, schema: Schema | None, g: _Grounding, path: str, out: list[str]) -> None:
@@ -1320,7 +1490,7 @@ def _string_grounded(value: str, g: _Grounding, is_enum: bool) -> bool:
 
 def _tool_output_text(m: Message) -> str:
     if m.results is not None:
-        return json.dumps(m.results, ensure_ascii=False)
+        return _COMPACT_JSON(m.results)
     return m.raw or ""
 
 
@@ -1343,7 +1513,8 @@ def rule_hallucinated_values(sample: Sample, ctx: VerifyContext) -> list[str]:
     view = ctx.view(sample)
     out = []
     g = _Grounding([view.system_context()])
-    for i, m in enumerate(sample.messages):
+    last_call = view.last_call_turn()
+    for i, m in enumerate(sample.messages[:last_call + 1]):  # turns after the last call ground nothing
         if m.calls:
             for k, call in enumerate(m.calls):
                 tool = view.defs.get(call.name)
@@ -1357,7 +1528,7 @@ def rule_hallucinated_values(sample: Sample, ctx: VerifyContext) -> list[str]:
         if m.role == "user" or (m.role == "assistant" and m.calls is None):
             g.add(m.content)
         elif m.role == "tool":
-            g.add(_tool_output_text(m))
+            g.add(view.output_text(i))
     return out
 
 
@@ -1365,11 +1536,17 @@ def rule_hallucinated_values(sample: Sample, ctx: VerifyContext) -> list[str]:
 def _content_words(text: str) -> frozenset[str]:
     """Words that carry meaning (3+ letters, not a stop word or a number), camelCase split; cached since the same
     request is compared with every call that answers it."""
-    return frozenset(t for t in _tokens(_split_camel(text)) if len(t) >= 3 and t not in _STOP and not t.isdigit())
+    # _WORD_RUN.findall(s.lower()) is _tokens(s): the runs between the [\W_]+ that _norm turns into spaces
+    return frozenset(t for t in set(_WORD_RUN.findall(_split_camel(text).lower()))
+                     if len(t) >= 3 and t not in _STOP and not t.isdigit())
+
+
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_WORD_RUN = re.compile(r"[^\W_]+")
 
 
 def _split_camel(text: str) -> str:
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text)
+    return _CAMEL.sub(" ", text)
 
 
 def _stem(tok: str) -> str:
@@ -1406,19 +1583,23 @@ def rule_task_consistency(sample: Sample, ctx: VerifyContext) -> list[str]:
     context: list[str] = []
     stems: set[str] = set()  # 4-letter stems of the content words of the context so far
     folded = 0  # context[:folded] is in stems (folded only when a call needs it)
+    cjk_request = False  # a CJK character in context[:folded]
+    last_call = view.last_call_turn()
+    lex_of = view.lex_by_name()
     for i, m in enumerate(msgs):
         if m.calls:
-            stems.update(_stem(w) for text in context[folded:] for w in _content_words(text))
+            for text in context[folded:]:
+                stems.update(w[:4] for w in _content_words(text))  # w[:4] is _stem(w)
+                cjk_request = cjk_request or (not text.isascii() and bool(_CJK.search(text)))
             folded = len(context)
-            request = " ".join(context)
-            cjk_request = bool(_CJK.search(request))
+            request = " ".join(context) if cjk_request else ""
             for k, call in enumerate(m.calls):
                 if call.name not in view.defs:
                     continue
-                lex = view.lex_of(call.name)
+                lex = lex_of[call.name]
                 if cjk_request and not _CJK.search(lex.text):
                     continue
-                if not any(_stem(w) in stems for w in lex.words) and not (cjk_request and any(
+                if stems.isdisjoint(lex.stems) and not (cjk_request and any(
                         c in request for c in _CJK.findall(lex.text))):
                     out.append(f"turn {i} call {k} '{call.name}': nothing in the tool's name or description relates "
                                "to the request")
@@ -1427,19 +1608,25 @@ def rule_task_consistency(sample: Sample, ctx: VerifyContext) -> list[str]:
             if prev.results and not _mentions_output(m.content or "", _result_values(prev.results)):
                     out.append(f"turn {i} (assistant): the summary mentions nothing from the tool output of turn "
                                f"{i - 1}")
-        context.extend([m.content] if m.role == "user" else [_tool_output_text(m)] if m.role == "tool" else
-                       [c.name for c in m.calls or ()])
+        if i < last_call:  # the context of a later call
+            context.extend([m.content] if m.role == "user" else [view.output_text(i)] if m.role == "tool" else
+                           [c.name for c in m.calls or ()])
     if sample.type == "clarify":
         out.extend(_clarify_problems(sample, view))
     return out
 
 
-def _mentions_output(text: str, values: list[Any]) -> bool:
+def _mentions_output(text: str, values: Iterable[Any]) -> bool:
     """Does a summary mention something of a tool output: one of its string values, one of its numbers, or a
-    content word of its strings? (Cheapest test first; an output with nothing to mention passes.)"""
+    content word of its strings? (Cheapest test first, reading ``values`` only as far as it needs: a summary
+    usually quotes the first ones; an output with nothing to mention passes.)"""
     low = text.lower()
-    if any(isinstance(v, str) and len(v) >= 2 and v.lower() in low for v in values):
-        return True
+    read = []
+    for v in values:
+        if isinstance(v, str) and len(v) >= 2 and v.lower() in low:
+            return True
+        read.append(v)
+    values = read
     nums = {float(v) for v in values if _is_num(v)}
     if nums:
         said = _numbers(text)
@@ -1451,10 +1638,11 @@ def _mentions_output(text: str, values: list[Any]) -> bool:
     return not words and not nums
 
 
-def _result_values(value: Any) -> list[Any]:
-    """Leaf values of tool results (the ``results`` of each item, not the item's ``name``), booleans left out."""
-    return [v for item in value for v in leaf_values(item.get("results") if isinstance(item, dict) else item)
-            if not isinstance(v, bool)]
+def _result_values(value: Any) -> Iterator[Any]:
+    """Leaf values of tool results (the ``results`` of each item, not the item's ``name``), booleans left out, in
+    order, as they are read."""
+    return (v for item in value for v in leaf_values(item.get("results") if isinstance(item, dict) else item)
+            if not isinstance(v, bool))
 
 
 def _clarify_problems(sample: Sample, view: _View) -> list[str]:
@@ -1488,8 +1676,8 @@ def _clarify_problems(sample: Sample, view: _View) -> list[str]:
         return []
     for name, schema in candidates:
         words = _content_words(name) | _content_words((schema.description or "") if schema is not None else "")
-        if _overlap(words, question):
-            return []
+        if _overlap(words, question) or re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", m.content or ""):
+            return []  # the question shares words with the parameter, or names it literally ("show_id")
     names = ", ".join(dict.fromkeys(n for n, _ in candidates))
     return [f"turn {q}: the clarifying question names none of the missing parameters ({names})"]
 
@@ -2059,7 +2247,7 @@ def verify_file(in_path: str | Path, fmt: str = "auto", kept_path: str | Path = 
     # LLM judges and FunRL's filter decide a batch at a time, its requests in flight together
     step = batch_size if ctx.llm else 1
     verified = 0
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     bar = tqdm(total=len(records), initial=len(records) - len(todo), disable=not progress, desc="verify",
                unit="sample")
