@@ -152,32 +152,31 @@ def hallucinated_value(sample, rng):
     return s
 
 
+def _tool_turn(sample: Sample, rng: random.Random, *, with_results: bool = True) -> tuple[Sample | None, int]:
+    """A copy of ``sample`` and the index of a random tool turn in it (one with results, unless told otherwise)."""
+    turns = [i for i, m in enumerate(sample.messages) if m.role == "tool" and (m.results or not with_results)]
+    return (_copy(sample), rng.choice(turns)) if turns else (None, -1)
+
+
 def drop_tool_response(sample, rng):
-    turns = [i for i, m in enumerate(sample.messages) if m.role == "tool"]
-    if not turns:
-        return None
-    s = _copy(sample)
-    del s.messages[rng.choice(turns)]
+    s, i = _tool_turn(sample, rng, with_results=False)
+    if s is not None:
+        del s.messages[i]
     return s
 
 
 def extra_result(sample, rng):
-    turns = [i for i, m in enumerate(sample.messages) if m.role == "tool" and m.results]
-    if not turns:
-        return None
-    s = _copy(sample)
-    m = s.messages[rng.choice(turns)]
-    m.results.append(copy.deepcopy(m.results[-1]))
+    s, i = _tool_turn(sample, rng)
+    if s is not None:
+        s.messages[i].results.append(copy.deepcopy(s.messages[i].results[-1]))
     return s
 
 
 def response_name_mismatch(sample, rng):
-    turns = [i for i, m in enumerate(sample.messages) if m.role == "tool" and m.results]
-    if not turns:
-        return None
-    s = _copy(sample)
-    m = s.messages[rng.choice(turns)]
-    m.results[0] = {**m.results[0], "name": str(m.results[0].get("name")) + "_other"}
+    s, i = _tool_turn(sample, rng)
+    if s is not None:
+        first = s.messages[i].results[0]
+        s.messages[i].results[0] = {**first, "name": str(first.get("name")) + "_other"}
     return s
 
 
