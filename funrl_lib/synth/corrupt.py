@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import random
-import re
 from typing import Any, Callable, Iterable
 
 from ..calls import Call

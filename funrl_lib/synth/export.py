@@ -39,10 +39,6 @@ def to_openai(sample: Sample) -> list[dict[str, Any]]:
     return [sample.to_openai()]
 
 
-def _tools(sample: Sample) -> list[ToolDef]:
-    return sample.tool_defs()
-
-
 def _history(messages: Sequence[Message], *, tool_role: str = "tool") -> list[dict[str, str]]:
     """Earlier turns as chat messages: assistant calls as the call list they would be written as, tool output as
     its JSON text."""
@@ -68,7 +64,7 @@ def _ground_truth(sample: Sample, m: Message, tools: list[ToolDef]) -> list:
 
 
 def to_bfcl(sample: Sample) -> list[dict[str, Any]]:
-    tools = _tools(sample)
+    tools = sample.tool_defs()
     rows = []
     for k, i in enumerate(sample.decision_turns()):
         m = sample.messages[i]
@@ -79,7 +75,7 @@ def to_bfcl(sample: Sample) -> list[dict[str, Any]]:
 
 
 def to_trl(sample: Sample, *, tool_role: str = "tool") -> list[dict[str, Any]]:
-    tools = _tools(sample)
+    tools = sample.tool_defs()
     system = {"role": "system", "content": funrl_system_prompt(tools)}
     tools_json = json.dumps([t.to_dict() for t in tools], ensure_ascii=False)
     rows = []

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from ..calls import Call, DecodeError, RenderError, decode_calls, render_python
 from ..prompts import TOOLACE_TOOLS_MARKER, toolace_system_prompt
@@ -413,7 +413,3 @@ def read_samples(path: str, fmt: str = "auto") -> Iterator[tuple[int, Sample | N
             sample.id = rec.index
         yield rec.index, sample, None
 
-
-def iter_dicts(samples: Iterable[Sample]) -> Iterator[dict[str, Any]]:
-    for s in samples:
-        yield s.to_dict()
