@@ -182,3 +182,23 @@ def test_exports_match_the_reward_and_bfcl_shapes(tmp_path):
     assert json.loads(to_dataset([s], "bfcl")[0]["ground_truth"]) == bfcl[0]["ground_truth"]
     n = write_export([s, refusal], "openai", str(tmp_path / "o.jsonl"))
     assert n == 2 and len((tmp_path / "o.jsonl").read_text().splitlines()) == 2
+
+
+def test_export_command_writes_rows_and_a_dataset_and_names_bad_lines(tmp_path, capsys):
+    from datasets import load_from_disk
+
+    from funrl_lib.cli import main
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(toolace_record()) + "\n{broken\n" + json.dumps(weather_sample("w").to_dict()) + "\n",
+                   encoding="utf-8")
+    out, ds_dir = tmp_path / "trl.jsonl", tmp_path / "ds"
+    assert main(["export", "--in", str(src), "--to", "trl", "--out", str(out), "--dataset", str(ds_dir)]) == 1
+    captured = capsys.readouterr()
+    assert f"{src}:2: not valid JSON" in captured.err and "2 samples -> 2 trl rows" in captured.out
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [0, "w"]
+    assert json.loads(rows[0]["ground_truth"]) == [
+        {"Market Trends API": {"trend_type": ["GAINERS"], "country": ["us"]}},
+        {"get_weather": {"city": ["Oslo"], "days": [2]}}]
+    assert load_from_disk(str(ds_dir)).num_rows == 2
