@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import datetime as _dt
 import functools
-import hashlib
 import json
 import math
 import operator
@@ -42,7 +41,8 @@ import yaml
 
 from ..tools import ToolDef, kind_of_spelling, validate_tool
 from .backends import run_sync
-from .io import InputError, JsonlAppender, dumps_line, leaf_values, read_records, report_quarantine, write_json
+from .io import (InputError, JsonlAppender, dumps_line, leaf_values, read_records, report_quarantine,
+                 seeded_rng, write_json)
 
 __all__ = [
     "ApiRecord", "ApiTree", "Domain", "ExecutionError", "Leaf", "PROMPTS", "PoolError", "SlotSpec",
@@ -81,10 +81,7 @@ class ExecutionError(ValueError):
     ``unknown parameter 'foo'``, ``parameter 'guests': expected integer, got string '2'``, ...)."""
 
 
-def _rng(*parts: Any) -> random.Random:
-    """A generator seeded from ``parts`` via SHA-256: stable across processes (unlike ``hash()``)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()
-    return random.Random(int.from_bytes(digest[:16], "big"))
+_rng = seeded_rng
 
 
 # ===============================================================================================================
@@ -2540,8 +2537,7 @@ def _execute(api: ApiRecord, arguments: dict, *, remember: bool) -> Any:
         if text is not None:
             return json.loads(text)
     validate_arguments(api, arguments)
-    key = api.id + "\x1f" + _CANONICAL_JSON(arguments)
-    rng = random.Random(int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:16], "big"))
+    rng = seeded_rng(api.id, _CANONICAL_JSON(arguments))  # the same call, the same result
     size = tuple((api.impl or {}).get("list_size") or (1, 3))
     result = _gen_result(_result_plan(api), _flatten(arguments), rng, size)
     if remember and as_given is not None and isinstance(api, ApiRecord) and _plain_json(result):

@@ -207,34 +207,36 @@ def _final_text(sample: Sample) -> int | None:
     return turns[-1] if turns else None
 
 
-def truncated_response(sample, rng):
+def _final_turn(sample: Sample, *, min_length: int = 0) -> tuple[Sample | None, int]:
+    """A copy of ``sample`` and the index of its last text answer (at least ``min_length`` characters long)."""
     i = _final_text(sample)
-    if i is None or len(sample.messages[i].content) < 24:
-        return None
-    s = _copy(sample)
-    text = s.messages[i].content
-    cut = rng.randrange(len(text) // 2, len(text) - 4)
-    s.messages[i].content = text[:cut].rstrip(" .,!?") + " (the"
+    if i is None or len(sample.messages[i].content) < min_length:
+        return None, -1
+    return _copy(sample), i
+
+
+def truncated_response(sample, rng):
+    s, i = _final_turn(sample, min_length=24)
+    if s is not None:
+        text = s.messages[i].content
+        cut = rng.randrange(len(text) // 2, len(text) - 4)
+        s.messages[i].content = text[:cut].rstrip(" .,!?") + " (the"
     return s
 
 
 def empty_response(sample, rng):
-    i = _final_text(sample)
-    if i is None:
-        return None
-    s = _copy(sample)
-    s.messages[i].content = ""
+    s, i = _final_turn(sample)
+    if s is not None:
+        s.messages[i].content = ""
     return s
 
 
 def invalid_chars(sample, rng):
-    i = _final_text(sample)
-    if i is None:
-        return None
-    s = _copy(sample)
-    text = s.messages[i].content
-    at = rng.randrange(len(text) + 1)
-    s.messages[i].content = text[:at] + rng.choice(["\x00", "\ufffd", "\x1b[0m"]) + text[at:]
+    s, i = _final_turn(sample)
+    if s is not None:
+        text = s.messages[i].content
+        at = rng.randrange(len(text) + 1)
+        s.messages[i].content = text[:at] + rng.choice(["\x00", "\ufffd", "\x1b[0m"]) + text[at:]
     return s
 
 

@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import math
 import random
@@ -91,7 +90,8 @@ from ..prompts import tools_json
 from .api_pool import (ApiRecord, ExecutionError, PoolError, execute, mentioned_values, phrase_request,
                        result_issues, sample_arguments, validate_arguments)
 from .backends import run_sync
-from .io import InputError, JsonlAppender, read_records, report_quarantine, write_json
+from .io import (InputError, JsonlAppender, read_records, report_quarantine, seeded_rng, stable_digest,
+                 write_json)
 from .sample import DIALOG_TYPES, Message, Sample
 
 __all__ = [
@@ -124,15 +124,11 @@ _STEP = 0.34  # a retry moves the knob level by about one band
 # Seeded randomness, mixes
 # ===============================================================================================================
 
-def _rng(*parts: Any) -> random.Random:
-    """``random.Random`` seeded from SHA-256 of the parts: same parts, same stream, in any process (``hash()`` is
-    salted per process, so it is never used)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()
-    return random.Random(int.from_bytes(digest[:16], "big"))
+_rng = seeded_rng
 
 
 def _stable_int(*parts: Any) -> int:
-    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()[:4], "big")
+    return int.from_bytes(stable_digest(*parts)[:4], "big")
 
 
 def parse_mix(text: str | dict | None, *, allowed: Sequence[str] = DIALOG_TYPES, what: str = "dialog type",

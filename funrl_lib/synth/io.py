@@ -9,13 +9,15 @@ file is byte-identical to an uninterrupted one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-__all__ = ["InputError", "JsonlAppender", "Record", "dumps_line", "leaf_values", "read_records", "report_quarantine",
+__all__ = ["InputError", "JsonlAppender", "Record", "dumps_line", "leaf_values", "seeded_rng", "stable_digest", "read_records", "report_quarantine",
            "write_json", "write_jsonl"]
 
 
@@ -164,6 +166,17 @@ class JsonlAppender:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def stable_digest(*parts: Any) -> bytes:
+    """SHA-256 of the parts (``str`` of each, joined by U+001F): the same in every process, unlike ``hash()``, which
+    is salted per process. Every per-sample seed of the synthesis stages comes from it."""
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()
+
+
+def seeded_rng(*parts: Any) -> random.Random:
+    """A ``random.Random`` seeded from :func:`stable_digest` of the parts: same parts, same stream."""
+    return random.Random(int.from_bytes(stable_digest(*parts)[:16], "big"))
 
 
 def leaf_values(value: Any) -> Iterator[Any]:
