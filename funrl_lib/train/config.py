@@ -1,0 +1,294 @@
+"""One config file per recipe (``configs/*.yaml``): model, data, SFT warm start, GRPO/EGPO and the run itself.
+
+Every field is a documented dataclass attribute with its default and, where it comes from a paper or a library,
+the source. A YAML file sets any subset; unknown or mistyped fields are errors that name ``FILE:LINE`` and the dotted
+field. ``--set grpo.max_steps=4`` style overrides (YAML values) are applied on top, so one file serves a smoke run.
+
+Sources: FunRL/EGPO v4 §5.2 (../shared/reference/funrl-egpo.md §5) for the paper's recipe; TRL 1.14 ``GRPOConfig``
+(stack.md §2) for everything the paper leaves open; Unsloth's GRPO notebooks (stack.md §6) for LoRA defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from .egpo import EGPOSettings
+from .tiny import TinySettings
+
+__all__ = ["Config", "ConfigError", "DataSettings", "GRPOSettings", "LoraSettings", "ModelSettings", "SFTSettings",
+           "load_config"]
+
+
+class ConfigError(ValueError):
+    """A bad config value, located as ``FILE:LINE: field: problem``."""
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters (``model.lora:``). Defaults follow Unsloth's GRPO notebooks (r 32, alpha 64, 7 projections)."""
+
+    enabled: bool = True
+    """False: train every weight (the tiny model does; a 7B model on one GPU wants LoRA)."""
+    r: int = 32
+    alpha: int = 64
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                               "up_proj", "down_proj"])
+
+
+@dataclass
+class ModelSettings:
+    """Which model and how to load it (``model:``)."""
+
+    backend: str = "tiny"
+    """``tiny``: the locally built Qwen2 (:mod:`funrl_lib.train.tiny`); ``peft``: transformers + PEFT on any device;
+    ``unsloth``: ``FastLanguageModel`` + ``get_peft_model`` (GPU; ``pip install unsloth==2026.10.9``)."""
+    name_or_path: str | None = None
+    """Hub id or local directory (``Qwen/Qwen2.5-Coder-7B-Instruct``). ``tiny``: where the tiny model is built and
+    cached (default ``<output_dir>/../tiny-model``)."""
+    dtype: str = "auto"
+    """``auto`` (bf16 on a GPU that has it, else float32), ``float32``, ``bfloat16``, ``float16``."""
+    max_seq_length: int = 2048
+    """Prompt + completion tokens (Unsloth's ``max_seq_length``; also SFT's ``max_length``)."""
+    load_in_4bit: bool = False
+    """QLoRA: 4-bit base weights (bitsandbytes; GPU only)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (Unsloth: its own ``"unsloth"`` variant)."""
+    fast_inference: bool = False
+    """Unsloth only: vLLM rollouts sharing weights with the trainer (``pip install vllm``)."""
+    gpu_memory_utilization: float = 0.6
+    """Unsloth + vLLM: the share of GPU memory vLLM may take."""
+    attn_implementation: str | None = None
+    """e.g. ``sdpa`` or ``flash_attention_2`` (``peft`` backend); None = transformers' default."""
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    tiny: TinySettings = field(default_factory=TinySettings)
+
+
+@dataclass
+class DataSettings:
+    """Training rows (``data:``): TRL rows as ``funrl export --to trl`` writes them, or synthesized on the fly."""
+
+    train: str | None = None
+    """A JSONL/JSON file of TRL rows (``prompt``/``completion``/``tools``/``ground_truth``) or of dialogs in any
+    format ``funrl verify`` reads (exported to TRL rows here). None: synthesize programmatically (below)."""
+    synth_apis: int = 400
+    """Programmatic synthesis when ``train`` is None: APIs in the pool ..."""
+    synth_dialogs: int = 1500
+    """... and dialogs generated from it (each gives one row per decision turn)."""
+    seed: int = 0
+    types: list[str] | None = None
+    """Keep only these dialog types (``single``, ``parallel``, ``multiple``, ``irrelevance``, ...); None = all."""
+    max_prompt_tokens: int | None = None
+    """Drop rows whose chat-formatted prompt is longer (TRL ≥ 0.28 has no ``max_prompt_length``: filter the data)."""
+    holdout_fraction: float = 0.05
+    """Share of rows held out for evaluation (the paper holds out 5%); split by row id, written next to the run."""
+    max_rows: int | None = None
+    """Cap on training rows after filtering (a smoke run)."""
+
+
+@dataclass
+class SFTSettings:
+    """The warm start (``sft:``): TRL ``SFTTrainer`` on the reference ``<think>…</think>`` + call completions, loss on
+    completion tokens only, so the model learns the format before RL (Unsloth's advice, unsloth#2614)."""
+
+    learning_rate: float = 2e-4
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    """> 0 overrides epochs."""
+    per_device_train_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    warmup_ratio: float = 0.03
+    lr_scheduler_type: str = "cosine"
+    weight_decay: float = 0.0
+    logging_steps: int = 10
+    save_steps: int = 100
+    save_total_limit: int = 2
+
+
+@dataclass
+class GRPOSettings:
+    """RL (``grpo:``): TRL ``GRPOConfig`` fields. Paper values (v4 §5.2) noted; the rest are TRL's defaults unless
+    said otherwise."""
+
+    init: str | None = "sft"
+    """Start from: ``sft`` (this run's SFT result, if it exists, else the base model), ``base``, or a path."""
+    learning_rate: float = 1e-6
+    """Paper: 1e-6 (also TRL's default)."""
+    num_generations: int = 8
+    """Rollouts per prompt S. Paper: 8."""
+    temperature: float = 0.7
+    """Paper: 0.7."""
+    top_p: float = 1.0
+    beta: float = 0.001
+    """KL coefficient. Paper: 0.001 (TRL's default 0.0 loads no reference model)."""
+    epsilon: float = 0.2
+    """PPO clip; the paper does not state it, TRL's default."""
+    loss_type: str = "grpo"
+    """``grpo`` (per-sequence mean, the original GRPO/verl objective the paper builds on); TRL's default is ``dapo``."""
+    scale_rewards: str = "group"
+    """``group``: A = (r − mean)/(std + 1e-4), Eq. 1."""
+    max_completion_length: int = 512
+    """The paper allows 8192 but its responses average 80–130 tokens."""
+    per_device_train_batch_size: int = 8
+    """Completions per device step (a multiple of ``num_generations`` keeps whole groups together)."""
+    gradient_accumulation_steps: int = 1
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    """> 0 overrides epochs."""
+    logging_steps: int = 1
+    save_steps: int = 50
+    save_total_limit: int = 2
+    mask_truncated_completions: bool = False
+    reward: str = "funrl_binary"
+    """``funrl_binary`` (the paper's 0/1 reward) or ``toolrl_graded`` (ToolRL's, for comparison)."""
+    reward_format: str = "python"
+    """How answers are decoded: ``python`` (FunRL/BFCL call lists), ``json``, ``hermes``, ``auto``."""
+    strict_abstain: bool = False
+    """Binary reward: a malformed call does not count as abstaining (closes a loophole BFCL's irrelevance rule has;
+    off = the paper's rule)."""
+    max_grad_norm: float = 1.0
+    warmup_ratio: float = 0.0
+    optim: str = "adamw_torch"
+    """e.g. ``adamw_8bit`` / ``paged_adamw_8bit`` on a GPU with bitsandbytes."""
+    use_vllm: bool = False
+    vllm_gpu_memory_utilization: float = 0.3
+    log_completions: bool = False
+
+
+@dataclass
+class Config:
+    """A run: ``name`` and ``output_dir`` say where everything goes (``<output_dir>/sft``, ``<output_dir>/grpo`` or
+    ``/egpo``); ``seed`` makes it reproducible."""
+
+    name: str = "run"
+    output_dir: str | None = None
+    """Default ``outputs/runs/<name>``."""
+    seed: int = 0
+    report_to: list[str] = field(default_factory=lambda: ["none"])
+    """TRL/transformers loggers: ``tensorboard``, ``wandb`` (key from the environment), ``none``."""
+    device: str = "auto"
+    """``auto`` (GPU if present), ``cpu``."""
+    model: ModelSettings = field(default_factory=ModelSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    sft: SFTSettings = field(default_factory=SFTSettings)
+    grpo: GRPOSettings = field(default_factory=GRPOSettings)
+    egpo: EGPOSettings = field(default_factory=EGPOSettings)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir or Path("outputs") / "runs" / self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------------------------
+
+def _marks(node: yaml.Node, prefix: str, out: dict[str, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = f"{prefix}.{k.value}" if prefix else str(k.value)
+            out[key] = k.start_mark.line + 1
+            _marks(v, key, out)
+
+
+def _check_type(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_check_type(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if origin is list:
+        (inner,) = typing.get_args(tp) or (Any,)
+        return isinstance(value, list) and all(_check_type(v, inner) for v in value)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+def _build(cls: type, data: Any, where: str, lines: dict[str, int], path: str) -> Any:
+    def loc(key: str) -> str:
+        line = lines.get(key)
+        return f"{path}:{line}" if line else path
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"{loc(where)}: {where or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            raise ConfigError(f"{loc(dotted)}: {dotted}: unknown field (known: {', '.join(sorted(names))})")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value if value is not None else {}, dotted, lines, path)
+            continue
+        if tp is float and isinstance(value, str):  # YAML reads 1e-6 as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if not _check_type(value, tp):
+            raise ConfigError(f"{loc(dotted)}: {dotted}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{loc(where)}: {where or 'config'}: {e}") from None
+
+
+def _set(data: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        data = data.setdefault(k, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"--set {dotted}: {k} is not a section")
+    data[keys[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """A :class:`Config` from a YAML file (None: all defaults) and ``KEY=VALUE`` overrides (dotted keys, YAML
+    values: ``grpo.max_steps=4``, ``report_to=[tensorboard]``)."""
+    data: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    where = "<defaults>"
+    if path is not None:
+        where = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read the config: {e.strerror or e}") from None
+        try:
+            node = yaml.compose(text)
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}{line}: not valid YAML: {getattr(e, 'problem', e)}") from None
+        if node is not None:
+            _marks(node, "", lines)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. grpo.max_steps=4")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        _set(data, key.strip(), value)
+        lines.pop(key.strip(), None)
+    return _build(Config, data, "", lines, where)

@@ -1,0 +1,314 @@
+"""Entropy-guided GRPO (FunRL / EGPO, arXiv 2508.05118) as a TRL ``GRPOTrainer`` subclass.
+
+For rollout *i* of a group of S rollouts with binary rewards r:
+
+    A_i   = (r_i − mean(r)) / std(r)                                  (Eq. 1, TRL's group scaling)
+    E_i   = −(1/W) Σ_{j=1..W} Σ_v π(v | q, c_{i,<j}) log π(v | q, c_{i,<j})   (Eq. 4, CoT tokens only)
+    A'_i  = A_i + min(λ·E_i, |A_i| / α)                               (Eq. 5, λ = 0.4, α = 2)
+
+E_i is the mean full-vocabulary entropy of the policy at the W tokens *inside* ``<think>…</think>`` (not the tags,
+not the answer), computed under ``torch.no_grad()``: it only reshapes the advantage, it is never a gradient term.
+Because E_i ≥ 0 the bonus is ≥ 0, and the cap |A_i|/α (α > 1) keeps A'_i on the side of zero A_i is on, so the
+direction of the update never flips; A_i = 0 (a group whose rollouts all got the same reward) gets no bonus. A
+rollout without a closed think span has W = 0: it gets no bonus (and reward 0 under the binary reward).
+
+Design choices (funrl-egpo.md §6, stack.md §5):
+
+- The hook is ``_generate_and_score_completions``: TRL computes the group advantages inline there, and Unsloth's
+  generated trainer keeps that method while replacing ``compute_loss``. The override calls ``super()`` and edits
+  ``advantages`` in the returned dict (already process-local), so the loss, KL and clipping are TRL's (or Unsloth's).
+- E_i comes from its own no-grad forward pass over prompt + completion (Unsloth's per-token path returns no
+  entropies), with logits divided by the sampling temperature, as TRL does for its log-probabilities: π is the
+  distribution the rollout was sampled from.
+- Think spans are found on token ids when ``<think>`` and ``</think>`` are single tokens (Qwen3, the tiny model),
+  otherwise on the decoded text of each token (Qwen2.5 splits ``<think>`` into ``<``, ``think``, ``>``).
+  Unclosed spans do not count (the template was not followed); several closed spans count together.
+- ``advantage_mode="grpo"`` leaves the advantages untouched, so one recipe gives both arms of the ablation; the CoT
+  entropy is still measured for the logs when ``log_cot_entropy`` is on (it costs the same forward pass).
+
+Logged per step (``egpo/…``): ``cot_entropy`` (mean E over rollouts with a span), ``bonus`` (mean over all
+rollouts), ``capped_frac`` (share of rollouts with a span and A ≠ 0 whose bonus the cap limited), ``no_think_frac``
+(share without a closed span), ``think_tokens`` (mean W).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+__all__ = ["EGPOSettings", "EntropyGRPOTrainer", "egpo_advantages", "entropy_trainer_class", "sequence_entropy",
+           "span_mask_from_ids", "span_mask_from_pieces", "think_span_mask", "token_entropies"]
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+@dataclass
+class EGPOSettings:
+    """The entropy-advantage part of a run (``egpo:`` in a config file)."""
+
+    advantage_mode: str = "egpo"
+    """``egpo``: A' = A + min(λE, |A|/α) (Eq. 5). ``grpo``: A unchanged (the ablation's baseline arm)."""
+    entropy_lambda: float = 0.4
+    """λ in Eq. 5; 0.4 in the paper (v4 §5.2)."""
+    entropy_alpha: float = 2.0
+    """α in Eq. 5 (must be > 1); 2 in the paper. The bonus never exceeds |A|/α."""
+    think_open: str = THINK_OPEN
+    think_close: str = THINK_CLOSE
+    """The CoT tags of the FunRL template (v4 Fig. 8)."""
+    think_prefilled: bool = False
+    """The chat template already opened ``<think>`` at the end of the prompt: completions start inside the span."""
+    log_cot_entropy: bool = True
+    """Measure and log E in ``grpo`` mode too (one no-grad forward per generation batch), so curves compare."""
+    entropy_batch_size: int = 4
+    """Rows per no-grad forward when measuring E (memory: rows × completion length × vocabulary floats)."""
+
+    def __post_init__(self) -> None:
+        if self.advantage_mode not in ("grpo", "egpo"):
+            raise ValueError(f"advantage_mode must be 'grpo' or 'egpo', not {self.advantage_mode!r}")
+        if self.entropy_lambda < 0:
+            raise ValueError(f"entropy_lambda must be >= 0 (paper: 0.4), not {self.entropy_lambda}")
+        if self.entropy_alpha <= 1:
+            raise ValueError(f"entropy_alpha must be > 1 (paper: 2) so the bonus cannot flip A's sign, "
+                             f"not {self.entropy_alpha}")
+        if self.entropy_batch_size < 1:
+            raise ValueError("entropy_batch_size must be >= 1")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Eq. 5
+# ---------------------------------------------------------------------------------------------------------------
+
+def egpo_advantages(advantages: torch.Tensor, entropies: torch.Tensor, has_span: torch.Tensor | None = None, *,
+                    lam: float = 0.4, alpha: float = 2.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eq. 5 per rollout: ``(A', bonus, capped)`` with bonus = min(λ·E, |A|/α), 0 where there is no think span.
+
+    ``capped`` marks rollouts with a span and A ≠ 0 where λ·E > |A|/α (the cap, not the entropy, set the bonus)."""
+    advantages = advantages.float()
+    entropies = entropies.to(advantages).clamp_min(0.0)
+    if has_span is None:
+        has_span = torch.ones_like(advantages, dtype=torch.bool)
+    has_span = has_span.to(advantages.device).bool()
+    raw = lam * entropies
+    cap = advantages.abs() / alpha
+    bonus = torch.where(has_span, torch.minimum(raw, cap), torch.zeros_like(advantages))
+    capped = has_span & (advantages != 0) & (raw > cap)
+    return advantages + bonus, bonus, capped
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Think-span masks
+# ---------------------------------------------------------------------------------------------------------------
+
+def span_mask_from_ids(ids: Sequence[int], open_id: int, close_id: int, *, prefilled: bool = False,
+                       length: int | None = None) -> list[bool]:
+    """True at tokens strictly inside a closed ``open_id … close_id`` span; tags excluded, unclosed spans dropped.
+    ``length`` limits the scan (the rest is padding)."""
+    n = len(ids) if length is None else min(length, len(ids))
+    mask = [False] * len(ids)
+    start = 0 if prefilled else None  # index of the first token inside the open span
+    for j in range(n):
+        t = ids[j]
+        if start is None:
+            if t == open_id:
+                start = j + 1
+        elif t == close_id:
+            for k in range(start, j):
+                mask[k] = True
+            start = None
+        elif t == open_id:  # a nested/repeated open tag restarts the span
+            start = j + 1
+    return mask
+
+
+def span_mask_from_pieces(pieces: Sequence[str], open_tag: str = THINK_OPEN, close_tag: str = THINK_CLOSE, *,
+                          prefilled: bool = False) -> list[bool]:
+    """The same mask from the text each token decodes to, for tokenizers that split the tags into several tokens.
+
+    A token is inside when its characters overlap the text between a ``<think>`` and the next ``</think>``."""
+    text = "".join(pieces)
+    spans: list[tuple[int, int]] = []
+    pos = 0 if prefilled else None
+    i = 0
+    while True:
+        if pos is None:
+            o = text.find(open_tag, i)
+            if o < 0:
+                break
+            pos = o + len(open_tag)
+        c = text.find(close_tag, pos)
+        if c < 0:
+            break
+        o2 = text.find(open_tag, pos)
+        if 0 <= o2 < c:  # a repeated open tag restarts the span, as in span_mask_from_ids
+            pos = o2 + len(open_tag)
+            continue
+        spans.append((pos, c))
+        i, pos = c + len(close_tag), None
+    mask, start = [], 0
+    for p in pieces:
+        end = start + len(p)
+        mask.append(any(s < end and start < e for s, e in spans) and end > start)
+        start = end
+    return mask
+
+
+def _single_token_id(tokenizer: Any, tag: str) -> int | None:
+    ids = tokenizer.encode(tag, add_special_tokens=False)
+    return ids[0] if len(ids) == 1 else None
+
+
+def think_span_mask(completion_ids: torch.Tensor, completion_mask: torch.Tensor, tokenizer: Any, *,
+                    open_tag: str = THINK_OPEN, close_tag: str = THINK_CLOSE, prefilled: bool = False) -> torch.Tensor:
+    """(B, T) bool mask of CoT tokens in right-padded completions (see :func:`span_mask_from_ids`)."""
+    open_id, close_id = _single_token_id(tokenizer, open_tag), _single_token_id(tokenizer, close_tag)
+    ids = completion_ids.tolist()
+    lengths = completion_mask.sum(dim=1).tolist()
+    rows = []
+    for row, n in zip(ids, lengths):
+        n = int(n)
+        if open_id is not None and close_id is not None:
+            rows.append(span_mask_from_ids(row, open_id, close_id, prefilled=prefilled, length=n))
+        else:
+            pieces = tokenizer.batch_decode([[t] for t in row[:n]], skip_special_tokens=False)
+            rows.append(span_mask_from_pieces(pieces, open_tag, close_tag, prefilled=prefilled) + [False] * (len(row) - n))
+    mask = torch.tensor(rows, dtype=torch.bool, device=completion_ids.device)
+    return mask & completion_mask.bool()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Entropies (no grad)
+# ---------------------------------------------------------------------------------------------------------------
+
+def _logits(model: Any, outputs: Any) -> torch.Tensor:
+    logits = outputs.logits if hasattr(outputs, "logits") else outputs[0]
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None and logits.shape[-1] != head.weight.shape[0]:  # Unsloth may hand back hidden states
+        logits = head(logits.to(head.weight.dtype))
+    return logits
+
+
+@torch.no_grad()
+def token_entropies(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, logits_to_keep: int, *,
+                    temperature: float = 1.0, positions: torch.Tensor | None = None,
+                    batch_size: int = 4) -> torch.Tensor:
+    """(B, logits_to_keep) entropy H = −Σ_v p log p (nats) of the distribution that predicted each of the last
+    ``logits_to_keep`` tokens, with logits / ``temperature``. ``positions`` (B, logits_to_keep) bool: compute only
+    there (zeros elsewhere), skipping the softmax over tokens nobody needs."""
+    out = torch.zeros(input_ids.shape[0], logits_to_keep, dtype=torch.float32, device=input_ids.device)
+    for s in range(0, input_ids.shape[0], batch_size):
+        rows = slice(s, s + batch_size)
+        want = positions[rows] if positions is not None else None
+        if want is not None and not want.any():
+            continue
+        kwargs = {"input_ids": input_ids[rows], "attention_mask": attention_mask[rows], "use_cache": False}
+        try:
+            outputs = model(**kwargs, logits_to_keep=logits_to_keep + 1)
+        except TypeError:  # a model without logits_to_keep
+            outputs = model(**kwargs)
+        logits = _logits(model, outputs)[:, :-1][:, -logits_to_keep:]
+        if want is None:
+            lp = torch.log_softmax(logits.float() / temperature, dim=-1)
+            out[rows] = -(lp.exp() * lp).sum(-1)
+        else:
+            lp = torch.log_softmax(logits[want].float() / temperature, dim=-1)
+            block = out[rows]
+            block[want] = -(lp.exp() * lp).sum(-1)
+            out[rows] = block
+    return out
+
+
+def sequence_entropy(token_h: torch.Tensor, span: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(E per row = mean of ``token_h`` over ``span``, W per row); E = 0 where W = 0."""
+    span = span.float()
+    w = span.sum(dim=1)
+    e = (token_h * span).sum(dim=1) / w.clamp_min(1.0)
+    return e, w
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The trainer
+# ---------------------------------------------------------------------------------------------------------------
+
+class EntropyAdvantageMixin:
+    """Adds Eq. 5 to whatever ``GRPOTrainer`` it is mixed into (TRL's, or Unsloth's generated one)."""
+
+    egpo: EGPOSettings
+
+    def _init_egpo(self, egpo: EGPOSettings | dict | None) -> None:
+        if isinstance(egpo, dict):
+            egpo = EGPOSettings(**egpo)
+        self.egpo = egpo or EGPOSettings()
+
+    def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
+        out = super()._generate_and_score_completions(inputs)  # type: ignore[misc]
+        cfg = self.egpo
+        if cfg.advantage_mode == "grpo" and not cfg.log_cot_entropy:
+            return out
+        mode = "train" if self.model.training else "eval"
+        completion_mask = out["completion_mask"]
+        if out.get("tool_mask") is not None:
+            completion_mask = completion_mask * out["tool_mask"]
+        span = think_span_mask(out["completion_ids"], completion_mask, self.processing_class,
+                               open_tag=cfg.think_open, close_tag=cfg.think_close, prefilled=cfg.think_prefilled)
+        k = out["completion_ids"].shape[1]
+        input_ids = torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1)
+        attention_mask = torch.cat([out["prompt_mask"], out["completion_mask"]], dim=1)
+        token_h = token_entropies(self.model, input_ids, attention_mask, k, temperature=self.temperature,
+                                  positions=span, batch_size=cfg.entropy_batch_size)
+        e, w = sequence_entropy(token_h, span)
+        has_span = w > 0
+        advantages = out["advantages"]
+        if cfg.advantage_mode == "egpo":
+            new, bonus, capped = egpo_advantages(advantages, e, has_span, lam=cfg.entropy_lambda,
+                                                 alpha=cfg.entropy_alpha)
+            out["advantages"] = new.to(advantages.dtype)
+            if self.accelerator.num_processes == 1:  # keep the completions table's advantages current
+                logged = self._logs["advantages"]
+                n = len(new)
+                if len(logged) >= n:
+                    logged_list = list(logged)
+                    logged_list[-n:] = new.tolist()
+                    logged.clear()
+                    logged.extend(logged_list)
+        else:
+            bonus = torch.zeros_like(e)
+            capped = torch.zeros_like(has_span)
+        metrics = self._metrics[mode]
+        gathered = self.accelerator.gather
+        e_all, w_all, span_all = gathered(e), gathered(w), gathered(has_span.float())
+        nz = gathered((has_span & (advantages != 0)).float())
+        metrics["egpo/cot_entropy"].append((e_all.sum() / span_all.sum().clamp_min(1)).item())
+        metrics["egpo/bonus"].append(gathered(bonus).mean().item())
+        metrics["egpo/capped_frac"].append((gathered(capped.float()).sum() / nz.sum().clamp_min(1)).item())
+        metrics["egpo/no_think_frac"].append((1 - span_all.mean()).item())
+        metrics["egpo/think_tokens"].append(w_all.mean().item())
+        return out
+
+
+_CLASSES: dict[type, type] = {}
+
+
+def entropy_trainer_class(base: type | None = None) -> type:
+    """``EntropyGRPOTrainer`` built on ``base`` (default: ``trl.GRPOTrainer`` *as it is now*). After
+    ``import unsloth`` that name is Unsloth's generated trainer, so call this after loading an Unsloth model."""
+    if base is None:
+        import trl
+        base = trl.GRPOTrainer
+    if base not in _CLASSES:
+        def __init__(self, *args: Any, egpo: EGPOSettings | dict | None = None, **kwargs: Any) -> None:
+            self._init_egpo(egpo)
+            base.__init__(self, *args, **kwargs)
+
+        _CLASSES[base] = type("EntropyGRPOTrainer", (EntropyAdvantageMixin, base),
+                              {"__init__": __init__, "__doc__": __doc__, "__module__": __name__})
+    return _CLASSES[base]
+
+
+def __getattr__(name: str) -> Any:
+    # ``EntropyGRPOTrainer`` resolves lazily, so importing this module neither imports TRL nor freezes the base class
+    # before Unsloth has had the chance to patch it.
+    if name == "EntropyGRPOTrainer":
+        return entropy_trainer_class()
+    raise AttributeError(name)

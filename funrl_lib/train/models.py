@@ -1,0 +1,150 @@
+"""Loading the policy from a config: Unsloth on a GPU, transformers + PEFT anywhere, or the tiny local model.
+
+``load_policy(cfg, init=...)`` returns a :class:`Policy` (model, tokenizer, and the ``peft_config`` to hand to the
+TRL trainer, if any). ``init`` is a checkpoint of an earlier stage (the SFT result): a full model directory or a
+LoRA adapter directory (``adapter_config.json``), whose adapter is loaded trainable on top of its base model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Config, ModelSettings
+
+__all__ = ["Policy", "load_policy", "resolve_dtype", "tiny_model_dir", "use_cpu"]
+
+
+@dataclass
+class Policy:
+    model: Any
+    tokenizer: Any
+    peft_config: Any = None
+    """A ``peft.LoraConfig`` for TRL to wrap the model with (``peft`` backend, fresh adapters), else None."""
+    backend: str = "tiny"
+
+
+def use_cpu(cfg: Config) -> bool:
+    if cfg.device == "cpu":
+        return True
+    import torch
+    return not torch.cuda.is_available()
+
+
+def resolve_dtype(name: str, cpu: bool) -> Any:
+    import torch
+    if name == "auto":
+        if cpu:
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    except KeyError:
+        raise ValueError(f"model.dtype must be auto, float32, bfloat16 or float16, not {name!r}") from None
+
+
+def tiny_model_dir(cfg: Config) -> Path:
+    return Path(cfg.model.name_or_path) if cfg.model.name_or_path else cfg.run_dir / "tiny-model"
+
+
+def _is_adapter(path: str | Path | None) -> bool:
+    return path is not None and (Path(path) / "adapter_config.json").exists()
+
+
+def _prepare_tokenizer(tokenizer: Any) -> Any:
+    # GRPO generates from left-padded prompts and needs a pad token (stack.md §3).
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    if not getattr(tokenizer, "chat_template", None):
+        from .tiny import CHATML_TEMPLATE
+        tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
+def _lora_config(m: ModelSettings) -> Any:
+    from peft import LoraConfig
+    return LoraConfig(r=m.lora.r, lora_alpha=m.lora.alpha, lora_dropout=m.lora.dropout,
+                      target_modules=list(m.lora.target_modules), bias="none", task_type="CAUSAL_LM")
+
+
+def _load_unsloth(cfg: Config, init: str | None) -> Policy:
+    m = cfg.model
+    os.environ.setdefault("UNSLOTH_VLLM_STANDBY", "1")  # Unsloth's GRPO notebooks: ~30% more context with vLLM
+    try:
+        from unsloth import FastLanguageModel  # must come before trl/transformers patch points are used
+    except ImportError as e:
+        raise RuntimeError("model.backend 'unsloth' needs Unsloth on a GPU: pip install 'unsloth==2026.10.9' "
+                           "'unsloth_zoo==2026.10.9' (or use backend 'peft')") from e
+    dtype = None if m.dtype == "auto" else resolve_dtype(m.dtype, cpu=False)
+    kwargs = dict(max_seq_length=m.max_seq_length, dtype=dtype, load_in_4bit=m.load_in_4bit,
+                  fast_inference=m.fast_inference, random_state=cfg.seed)
+    if m.fast_inference:
+        kwargs.update(gpu_memory_utilization=m.gpu_memory_utilization, max_lora_rank=m.lora.r)
+    # An SFT adapter directory loads as base + adapter (Unsloth reads adapter_config.json).
+    model, tokenizer = FastLanguageModel.from_pretrained(model_name=init or m.name_or_path, **kwargs)
+    if not _is_adapter(init):
+        model = FastLanguageModel.get_peft_model(
+            model, r=m.lora.r, lora_alpha=m.lora.alpha, lora_dropout=m.lora.dropout,
+            target_modules=list(m.lora.target_modules), bias="none",
+            use_gradient_checkpointing="unsloth" if m.gradient_checkpointing else False, random_state=cfg.seed)
+    return Policy(model, _prepare_tokenizer(tokenizer), None, "unsloth")
+
+
+def _load_hf(cfg: Config, init: str | None, base: str) -> Policy:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    m = cfg.model
+    cpu = use_cpu(cfg)
+    kwargs: dict[str, Any] = {"dtype": resolve_dtype(m.dtype, cpu)}
+    if m.attn_implementation:
+        kwargs["attn_implementation"] = m.attn_implementation
+    if m.load_in_4bit:
+        if cpu:
+            raise ValueError("model.load_in_4bit needs a GPU (bitsandbytes); set it to false on CPU")
+        from transformers import BitsAndBytesConfig
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                           bnb_4bit_compute_dtype=kwargs["dtype"],
+                                                           bnb_4bit_use_double_quant=True)
+    if _is_adapter(init):
+        from peft import PeftModel
+        adapter_base = json.loads((Path(init) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        model = AutoModelForCausalLM.from_pretrained(adapter_base or base, **kwargs)
+        model = PeftModel.from_pretrained(model, init, is_trainable=True)
+        peft_config = None
+        tok_source = init if (Path(init) / "tokenizer_config.json").exists() else (adapter_base or base)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(init or base, **kwargs)
+        peft_config = _lora_config(m) if m.lora.enabled else None
+        tok_source = init or base
+    tokenizer = AutoTokenizer.from_pretrained(tok_source)
+    if m.load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=m.gradient_checkpointing)
+    if m.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    if cpu:
+        model = model.to(torch.device("cpu"))
+    return Policy(model, _prepare_tokenizer(tokenizer), peft_config, m.backend)
+
+
+def load_policy(cfg: Config, init: str | Path | None = None) -> Policy:
+    """The model and tokenizer for ``cfg.model``; ``init`` = a model or adapter directory to start from instead of
+    the base model (the SFT result)."""
+    init = str(init) if init is not None else None
+    backend = cfg.model.backend
+    if backend == "unsloth":
+        return _load_unsloth(cfg, init)
+    if backend == "tiny":
+        from .tiny import build_tiny
+        base = str(build_tiny(tiny_model_dir(cfg), cfg.model.tiny))
+        return _load_hf(cfg, init, base)
+    if backend == "peft":
+        if not cfg.model.name_or_path:
+            raise ValueError("model.backend 'peft' needs model.name_or_path (a hub id or a local directory)")
+        return _load_hf(cfg, init, cfg.model.name_or_path)
+    raise ValueError(f"model.backend must be tiny, peft or unsloth, not {backend!r}")

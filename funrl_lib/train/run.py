@@ -1,0 +1,224 @@
+"""``funrl sft`` and ``funrl train``: one config in, a finished (or resumable) run directory out.
+
+Layout of ``<run_dir>`` (``output_dir`` or ``outputs/runs/<name>``)::
+
+    config.yaml               the resolved config of the last command
+    data/                     train.jsonl, heldout.jsonl, rows.json (the rows every stage reads)
+    tiny-model/               the tiny base model (backend ``tiny``)
+    sft/checkpoint-N/ ...     TRL checkpoints; sft/final/ the warm-started model; sft/log.jsonl
+    grpo/ or egpo/            the same for RL, one directory per advantage mode, so both arms sit side by side
+
+Re-running an interrupted command resumes from its last checkpoint (model, optimizer, scheduler, RNG and step);
+``log.jsonl`` is cut back to that step so the curves have no duplicate points. A finished stage (``final/`` with
+``done.json``) is not redone unless ``force=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import Config
+from .data import prepare_rows, rows_dataset
+from .models import Policy, load_policy, use_cpu
+
+__all__ = ["JsonlLogger", "last_checkpoint", "read_log", "run_sft", "run_train", "stage_dir"]
+
+
+def stage_dir(cfg: Config, stage: str) -> Path:
+    return cfg.run_dir / stage
+
+
+def last_checkpoint(directory: Path) -> str | None:
+    """The newest complete ``checkpoint-N`` in ``directory`` (one with a ``trainer_state.json``)."""
+    best, best_step = None, -1
+    for p in directory.glob("checkpoint-*"):
+        step = p.name.rpartition("-")[2]
+        if step.isdigit() and (p / "trainer_state.json").exists() and int(step) > best_step:
+            best, best_step = str(p), int(step)
+    return best
+
+
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """The entries of a ``log.jsonl`` (a torn last line, from a kill mid-write, is skipped)."""
+    out = []
+    p = Path(path)
+    if not p.exists():
+        return out
+    for line in p.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def _callback_base() -> type:
+    from transformers import TrainerCallback
+    return TrainerCallback
+
+
+class JsonlLogger:
+    """A ``TrainerCallback`` appending every log entry (with its step) to ``log.jsonl`` as it happens."""
+
+    def __new__(cls, path: str | Path) -> Any:
+        base = _callback_base()
+
+        class _Logger(base):  # type: ignore[misc, valid-type]
+            def __init__(self) -> None:
+                self.path = Path(path)
+
+            def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                # a resumed run restarts at the checkpoint's step: drop what was logged after it
+                kept = [e for e in read_log(self.path) if e.get("step", 0) <= state.global_step]
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
+
+            def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+                if logs:
+                    entry = {"step": state.global_step, "time": round(time.time(), 3), **logs}
+                    with open(self.path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(entry, default=float) + "\n")
+
+        return _Logger()
+
+
+def _precision(cpu: bool) -> dict[str, Any]:
+    if cpu:
+        return {"use_cpu": True, "bf16": False, "fp16": False}
+    import torch
+    bf16 = torch.cuda.is_bf16_supported()
+    return {"bf16": bf16, "fp16": not bf16}
+
+
+def _common_args(cfg: Config, out: Path, cpu: bool) -> dict[str, Any]:
+    return dict(output_dir=str(out), seed=cfg.seed, data_seed=cfg.seed, report_to=list(cfg.report_to),
+                save_strategy="steps", disable_tqdm=False, **_precision(cpu))
+
+
+def _finish(trainer: Any, policy: Policy, out: Path, cfg: Config, extra: dict[str, Any]) -> Path:
+    final = out / "final"
+    if final.exists():
+        shutil.rmtree(final)
+    trainer.save_model(str(final))
+    policy.tokenizer.save_pretrained(str(final))
+    info = {"global_step": trainer.state.global_step, "seconds": extra.pop("seconds"), **extra}
+    (final / "done.json").write_text(json.dumps(info, indent=1) + "\n")
+    return final
+
+
+def _write_config(cfg: Config) -> None:
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def _done(out: Path, force: bool) -> Path | None:
+    final = out / "final"
+    if (final / "done.json").exists():
+        if not force:
+            return final
+        shutil.rmtree(out)
+    return None
+
+
+def run_sft(cfg: Config, *, force: bool = False, callbacks: list | None = None) -> Path:
+    """SFT warm start; returns the ``final`` directory (model or adapter + tokenizer)."""
+    out = stage_dir(cfg, "sft")
+    if (final := _done(out, force)) is not None:
+        print(f"SFT already finished: {final} (use --force to redo)")
+        return final
+    from trl import SFTConfig, SFTTrainer
+
+    _write_config(cfg)
+    policy = load_policy(cfg)
+    train, _, counts = prepare_rows(cfg, policy.tokenizer)
+    print(f"SFT on {counts['train']} rows ({counts})")
+    s = cfg.sft
+    cpu = use_cpu(cfg)
+    args = SFTConfig(
+        **_common_args(cfg, out, cpu), learning_rate=s.learning_rate, num_train_epochs=s.num_train_epochs,
+        max_steps=s.max_steps, per_device_train_batch_size=s.per_device_train_batch_size,
+        gradient_accumulation_steps=s.gradient_accumulation_steps, warmup_steps=s.warmup_ratio,
+        lr_scheduler_type=s.lr_scheduler_type, weight_decay=s.weight_decay, logging_steps=s.logging_steps,
+        save_steps=s.save_steps, save_total_limit=s.save_total_limit, max_length=cfg.model.max_seq_length,
+        completion_only_loss=True, gradient_checkpointing=cfg.model.gradient_checkpointing, dataset_num_proc=None)
+    trainer = SFTTrainer(model=policy.model, args=args, train_dataset=rows_dataset(train, with_completion=True),
+                         processing_class=policy.tokenizer, peft_config=policy.peft_config,
+                         callbacks=[JsonlLogger(out / "log.jsonl"), *(callbacks or [])])
+    start = time.time()
+    trainer.train(resume_from_checkpoint=last_checkpoint(out))
+    return _finish(trainer, policy, out, cfg, {"seconds": round(time.time() - start, 1), "rows": counts["train"]})
+
+
+def _init_path(cfg: Config) -> Path | None:
+    init = cfg.grpo.init
+    if init in (None, "base"):
+        return None
+    if init == "sft":
+        final = stage_dir(cfg, "sft") / "final"
+        if (final / "done.json").exists():
+            return final
+        print("grpo.init is 'sft' but this run has no finished SFT; starting from the base model "
+              "(run `funrl sft` first for a warm start)")
+        return None
+    if not Path(init).exists():
+        raise FileNotFoundError(f"grpo.init: {init} does not exist")
+    return Path(init)
+
+
+def _reward(cfg: Config) -> Any:
+    from ..rewards import make_funrl_binary, make_toolrl_graded
+    g = cfg.grpo
+    if g.reward == "funrl_binary":
+        return make_funrl_binary(g.reward_format, prefilled_think=cfg.egpo.think_prefilled,
+                                 strict_abstain=g.strict_abstain)
+    if g.reward == "toolrl_graded":
+        return make_toolrl_graded(g.reward_format, prefilled_think=cfg.egpo.think_prefilled)
+    raise ValueError(f"grpo.reward must be funrl_binary or toolrl_graded, not {g.reward!r}")
+
+
+def grpo_args(cfg: Config, out: Path, cpu: bool) -> Any:
+    from trl import GRPOConfig
+    g = cfg.grpo
+    return GRPOConfig(
+        **_common_args(cfg, out, cpu), learning_rate=g.learning_rate, num_generations=g.num_generations,
+        temperature=g.temperature, top_p=g.top_p, beta=g.beta, epsilon=g.epsilon, loss_type=g.loss_type,
+        scale_rewards=g.scale_rewards, max_completion_length=g.max_completion_length,
+        per_device_train_batch_size=g.per_device_train_batch_size,
+        gradient_accumulation_steps=g.gradient_accumulation_steps, num_train_epochs=g.num_train_epochs,
+        max_steps=g.max_steps, logging_steps=g.logging_steps, save_steps=g.save_steps,
+        save_total_limit=g.save_total_limit, mask_truncated_completions=g.mask_truncated_completions,
+        max_grad_norm=g.max_grad_norm, warmup_steps=g.warmup_ratio, optim=g.optim, use_vllm=g.use_vllm,
+        vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization, log_completions=g.log_completions,
+        gradient_checkpointing=cfg.model.gradient_checkpointing)
+
+
+def run_train(cfg: Config, *, force: bool = False, callbacks: list | None = None) -> Path:
+    """GRPO or EGPO (``cfg.egpo.advantage_mode``) into ``<run_dir>/<mode>``; returns its ``final`` directory."""
+    mode = cfg.egpo.advantage_mode
+    out = stage_dir(cfg, mode)
+    if (final := _done(out, force)) is not None:
+        print(f"{mode.upper()} already finished: {final} (use --force to redo)")
+        return final
+    _write_config(cfg)
+    init = _init_path(cfg)
+    policy = load_policy(cfg, init=init)
+    from .egpo import entropy_trainer_class  # after load_policy: Unsloth (if used) has patched trl by now
+
+    train, _, counts = prepare_rows(cfg, policy.tokenizer)
+    print(f"{mode.upper()} on {counts['train']} prompts from {init or 'the base model'}")
+    trainer = entropy_trainer_class()(
+        model=policy.model, reward_funcs=[_reward(cfg)], args=grpo_args(cfg, out, use_cpu(cfg)),
+        train_dataset=rows_dataset(train, with_completion=False), processing_class=policy.tokenizer,
+        peft_config=policy.peft_config, egpo=cfg.egpo,
+        callbacks=[JsonlLogger(out / "log.jsonl"), *(callbacks or [])])
+    start = time.time()
+    trainer.train(resume_from_checkpoint=last_checkpoint(out))
+    return _finish(trainer, policy, out, cfg, {"seconds": round(time.time() - start, 1), "mode": mode,
+                                               "init": str(init) if init else None, "egpo": asdict(cfg.egpo)})
