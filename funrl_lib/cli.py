@@ -8,6 +8,9 @@
     funrl dialogs --pool POOL.jsonl --n 5000 --seed 0 [--mix single=.3,...] --out DIALOGS.jsonl
     funrl verify --in FILE [--format auto|funrl|toolace|openai] --out KEPT.jsonl --rejected REJ.jsonl --report R.json
     funrl export --in KEPT.jsonl --to toolace|openai|bfcl|trl --out FILE [--dataset DIR]
+    funrl sft --config configs/tiny-cpu.yaml [--set KEY=VALUE ...] [--force]
+    funrl train --config configs/tiny-cpu.yaml [--mode grpo|egpo] [--set KEY=VALUE ...] [--force]
+    funrl plot RUN_DIR [--out PNG]
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--to", required=True, choices=["toolace", "openai", "bfcl", "trl"])
     export.add_argument("--out", required=True, help="JSONL file to write")
     export.add_argument("--dataset", help="also save a datasets.Dataset here (save_to_disk)")
+
+    from .train.run import add_train_parsers
+    add_train_parsers(sub)
 
     demo = sub.add_parser("demo", help="smoke run of what exists: decode, check, score BFCL gold and mutated answers")
     demo.add_argument("--out", default="outputs/demo", help="folder for the demo's files (default: outputs/demo)")
@@ -145,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .bfcl.data import BFCLDataError
     from .synth.io import InputError
+    from .train.config import ConfigError
 
     try:
         if args.command == "bfcl":
@@ -162,10 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_verify(args)
         if args.command == "export":
             return _export(args)
+        if args.command in ("sft", "train", "plot"):
+            from .train.run import run_cli
+            return run_cli(args)
         if args.command == "demo":
             from .demo import run_demo
             return run_demo(args.out, data_dir=args.data_dir)
-    except (BFCLDataError, InputError) as e:
+    except (BFCLDataError, InputError, ConfigError) as e:
         print(f"funrl: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""Build the synthesis notebooks (01 API pool, 02 dialogs, 03 verification) from the cell lists below.
+"""Build the notebooks (01 API pool, 02 dialogs, 03 verification, 04 entropy-guided GRPO) from the cell lists below.
 
 The notebooks are generated, not edited by hand, so that they review as Python: change a cell here, run
 ``python scripts/build_notebooks.py``, commit both. The output is deterministic (fixed cell ids, sorted keys, no
@@ -445,21 +445,13 @@ NB02 = [
 
     RUN_LOSS = importlib.util.find_spec("transformers") is not None
     if RUN_LOSS:
-        import torch, transformers
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
         from funrl_lib.synth.dialogs import model_loss
+        from funrl_lib.train.tiny import tiny_qwen2, tiny_tokenizer
 
-        bpe = Tokenizer(models.BPE())
-        bpe.pre_tokenizer, bpe.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
-        bpe.train_from_iterator([json.dumps(s.to_dict()) for s in dialogs[:100]], trainers.BpeTrainer(
-            vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-        tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>",
-                                                         pad_token="<|endoftext|>")
-        torch.manual_seed(SEED)
-        model = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(
-            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-            num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096))
+        # the tiny local model of 04_entropy_grpo (untrained here): a BPE tokenizer learnt from these dialogs
+        tokenizer = tiny_tokenizer([json.dumps(s.to_dict()) for s in dialogs[:100]], vocab_size=400)
+        model = tiny_qwen2(tokenizer, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                           num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096, seed=SEED)
     else:
         print("skipped: needs torch and transformers (pip install -e .[train])")
     """),
@@ -750,7 +742,208 @@ NB03 = [
 ]
 
 
-NOTEBOOKS = {"01_api_pool.ipynb": NB01, "02_dialog_synthesis.ipynb": NB02, "03_verification.ipynb": NB03}
+# ---------------------------------------------------------------------------------------------------------------
+# 04: entropy-guided GRPO
+# ---------------------------------------------------------------------------------------------------------------
+
+NB04 = [
+    header("04_entropy_grpo.ipynb", "04 · Entropy-guided GRPO (FunRL / EGPO)", """
+    GRPO with one change: the advantage of each rollout gets a capped bonus from the entropy of the model's chain of
+    thought. This notebook states the method, runs it on the tiny local model on a CPU, once as plain **GRPO** and
+    once as **EGPO**, with the same data and seed, and plots both. The last section is the same recipe for a real
+    model on a Colab / Kaggle GPU with Unsloth.
+
+    Library: `funrl_lib.train` (`egpo.py` the trainer, `config.py` the recipe, `models.py` loading, `run.py` the
+    commands `funrl sft` / `funrl train`). Paper: arXiv 2508.05118, §3.2 and §5.2.
+    """),
+    *install("matplotlib transformers==5.17.0 trl==1.14.2 peft==0.21.2 datasets==4.8.5 accelerate==1.15.0"),
+    md("""
+    ## The method
+
+    For a prompt q the policy samples S rollouts o_1 … o_S, each `<think>` c_1 … c_W `</think>` followed by a call
+    list, and the binary reward gives r_i ∈ {0, 1} (1 only if the think template is followed **and** the calls pass
+    the BFCL AST check). Then
+
+    $$A_i = \\frac{r_i - \\operatorname{mean}(r_1..r_S)}{\\operatorname{std}(r_1..r_S)} \\qquad \\text{(Eq. 1, GRPO)}$$
+
+    $$E_i = -\\frac{1}{W}\\sum_{j=1}^{W}\\sum_{v \\in V} \\pi(v\\mid q, c_{i,<j})\\,\\log \\pi(v\\mid q, c_{i,<j})
+    \\qquad \\text{(Eq. 4, CoT tokens only)}$$
+
+    $$A_i' = A_i + \\min\\Big(\\lambda E_i,\\ \\frac{|A_i|}{\\alpha}\\Big), \\quad \\lambda = 0.4,\\ \\alpha = 2
+    \\qquad \\text{(Eq. 5, EGPO)}$$
+
+    E_i is measured without gradient (it shapes the advantage, it is not a loss term). The cap keeps A' on the same
+    side of zero as A, and A = 0 (all rollouts of a group equally right or wrong) gets no bonus. The rest is GRPO's
+    clipped objective with a KL term (β = 0.001).
+
+    The bonus on one group of 4 rollouts, by hand: rewards [1, 0, 0, 0] give A = [1.5, −0.5, −0.5, −0.5].
+    """),
+    code("""
+    import torch
+    from funrl_lib.train.egpo import egpo_advantages
+
+    A = torch.tensor([1.5, -0.5, -0.5, -0.5])
+    E = torch.tensor([0.5, 2.0, 0.1, 3.0])              # CoT entropies (nats/token)
+    has_think = torch.tensor([True, True, True, False])  # the last rollout never closed </think>
+    A_new, bonus, capped = egpo_advantages(A, E, has_think, lam=0.4, alpha=2.0)
+    print(" A     E    bonus  capped   A'")
+    for row in zip(A.tolist(), E.tolist(), bonus.tolist(), capped.tolist(), A_new.tolist()):
+        print("{:5.2f} {:4.1f}  {:5.3f}  {!s:6} {:6.3f}".format(*row))
+    """),
+    md("""
+    ## Parameters
+
+    The recipe is `configs/tiny-cpu.yaml`: the tiny Qwen2 (a few million weights, tokenizer trained on our own
+    synthetic dialogs), an SFT warm start, then 40 RL steps with 8 rollouts per prompt. `FUNRL_SMOKE=1` shrinks
+    everything to a few steps (the tests use it); `FUNRL_OUT` moves the outputs (default `outputs/`). Re-running a
+    cell after an interruption resumes from the last checkpoint; a finished stage is not redone.
+    """),
+    code("""
+    import os
+    from pathlib import Path
+    from funrl_lib.train.config import load_config
+
+    SMOKE = os.environ.get("FUNRL_SMOKE") == "1"
+    OUT = Path(os.environ.get("FUNRL_OUT", "outputs"))
+    RUN_DIR = OUT / "runs" / "tiny-cpu"
+    overrides = [f"output_dir={RUN_DIR}"]
+    if SMOKE:
+        overrides += ["model.tiny.corpus_dialogs=150", "model.tiny.vocab_size=1024", "data.synth_apis=60",
+                      "data.synth_dialogs=80", "sft.max_steps=3", "sft.save_steps=2", "grpo.max_steps=2",
+                      "grpo.num_generations=4", "grpo.per_device_train_batch_size=4",
+                      "grpo.max_completion_length=24", "grpo.save_steps=1"]
+    cfg = load_config("configs/tiny-cpu.yaml", overrides)
+    print(f"SMOKE={SMOKE}  run directory: {cfg.run_dir}")
+    print(f"GRPO: lr {cfg.grpo.learning_rate}, {cfg.grpo.num_generations} rollouts, T={cfg.grpo.temperature}, "
+          f"beta={cfg.grpo.beta}; EGPO: lambda={cfg.egpo.entropy_lambda}, alpha={cfg.egpo.entropy_alpha}")
+    """),
+    md("""
+    ## SFT warm start
+
+    A random model never writes `<think>…</think>[call(...)]`, so every reward would be 0 and GRPO would have
+    nothing to compare. A short SFT on the reference completions (loss on completion tokens only) teaches the format
+    first. Same as `funrl sft --config configs/tiny-cpu.yaml`.
+    """),
+    code("""
+    from funrl_lib.train.run import run_sft, run_train
+
+    sft_dir = run_sft(cfg)
+    """),
+    md("""
+    ## GRPO, then EGPO
+
+    Same config, data and seed; only `egpo.advantage_mode` differs. GRPO still measures the CoT entropy (for the
+    curves) but leaves the advantages alone. Same as `funrl train --config configs/tiny-cpu.yaml --mode grpo` and
+    `--mode egpo`.
+    """),
+    code("""
+    import dataclasses
+
+    finals = {}
+    for mode in ("grpo", "egpo"):
+        run_cfg = dataclasses.replace(cfg, egpo=dataclasses.replace(cfg.egpo, advantage_mode=mode))
+        finals[mode] = run_train(run_cfg)
+    finals
+    """),
+    md("""
+    ## The curves
+
+    Reward, CoT entropy, the bonus, KL and completion length against step, GRPO and EGPO overlaid (faint: raw;
+    solid: moving mean). What to expect at this scale: the bonus is a few hundredths of an advantage unit and is
+    zero on groups whose rollouts all got the same reward; most of the tiny model's reward comes from abstaining
+    correctly on requests no tool serves. The paper's gains need a real model (the GPU section).
+    """),
+    code("""
+    from funrl_lib.train.plots import plot_training
+
+    FIGURE = RUN_DIR / "training.png"
+    fig = plot_training(RUN_DIR, FIGURE)
+    """),
+    code("""
+    from funrl_lib.train.run import read_log
+
+    def summary(mode):
+        log = [e for e in read_log(RUN_DIR / mode / "log.jsonl") if "reward" in e]
+        mean = lambda k: sum(e.get(k, 0.0) for e in log) / max(len(log), 1)
+        return {"steps": len(log), "reward": mean("reward"), "cot_entropy": mean("egpo/cot_entropy"),
+                "bonus": mean("egpo/bonus"), "capped_frac": mean("egpo/capped_frac"),
+                "no_think_frac": mean("egpo/no_think_frac"), "kl": mean("kl")}
+
+    print(f"{'':5}" + "".join(f"{k:>14}" for k in summary("grpo")))
+    for mode in ("grpo", "egpo"):
+        print(f"{mode:5}" + "".join(f"{v:>14.4f}" for v in summary(mode).values()))
+    """),
+    md("""
+    ## What the policy writes now
+
+    One prompt the model trained on, three samples from the EGPO policy, with the binary reward of each.
+    """),
+    code("""
+    import json
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from funrl_lib.rewards import make_funrl_binary
+    from funrl_lib.synth.io import read_records
+
+    row = next(r.value for r in read_records(RUN_DIR / "data" / "train.jsonl"))
+    tok = AutoTokenizer.from_pretrained(finals["egpo"])
+    model = AutoModelForCausalLM.from_pretrained(finals["egpo"]).eval()
+    enc = tok.apply_chat_template([row["prompt"]], add_generation_prompt=True, return_tensors="pt",
+                                  return_dict=True)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = model.generate(**enc, do_sample=True, temperature=0.7, max_new_tokens=cfg.grpo.max_completion_length,
+                             num_return_sequences=3, pad_token_id=tok.pad_token_id)
+    texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    rewards = make_funrl_binary()(completions=texts, tools=[row["tools"]] * 3, ground_truth=[row["ground_truth"]] * 3)
+    print("user:", row["prompt"][-1]["content"])
+    print("reference:", row["completion"][0]["content"], "\\n")
+    for text, r in zip(texts, rewards):
+        print(f"[reward {r:.0f}]", text[:300])
+    """),
+    md("""
+    ## On a GPU: Qwen2.5 with Unsloth (Colab / Kaggle)
+
+    The same two commands with a real model. `configs/qwen2.5-1.5b-colab-t4.yaml` fits a free 16 GB T4 (4-bit
+    Qwen2.5-1.5B-Instruct, LoRA r 16, 4 rollouts); `configs/qwen2.5-coder-7b-unsloth.yaml` is the paper's recipe
+    (Qwen2.5-Coder-7B-Instruct, lr 1e-6, T 0.7, 8 rollouts, β 0.001, λ 0.4, α 2) for an A100 / H100. Unsloth must be
+    imported before TRL; `funrl_lib.train.models` does that when `model.backend` is `unsloth`, and the EGPO trainer
+    is built on Unsloth's patched `GRPOTrainer` (its per-token path returns no entropies, so E comes from a separate
+    no-grad forward pass). Colab sessions end: `save_steps` is small, and re-running the cell resumes.
+
+    The cell below only runs on a machine with a CUDA GPU.
+    """),
+    code("""
+    import subprocess, sys
+    import torch
+
+    if torch.cuda.is_available():
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "unsloth==2026.10.9", "unsloth_zoo==2026.10.9"],
+                       check=True)
+        recipe = "configs/qwen2.5-1.5b-colab-t4.yaml"
+        for cmd in (["sft"], ["train", "--mode", "grpo"], ["train", "--mode", "egpo"]):
+            subprocess.run([sys.executable, "-m", "funrl_lib", *cmd, "--config", recipe], check=True)
+        gpu_run = Path(load_config(recipe).run_dir)
+        plot_training(gpu_run, gpu_run / "training.png")
+    else:
+        print("no CUDA GPU here: skipping the Unsloth recipe")
+    """),
+    md("""
+    ## What this notebook wrote
+
+    Under `RUN_DIR`: the tiny model (`tiny-model/`), the rows every stage read (`data/`), the SFT model
+    (`sft/final/`), the GRPO and EGPO policies (`grpo/final/`, `egpo/final/`) with their logs (`*/log.jsonl`), and
+    `training.png`. **Next:** `05_bfcl_evaluation.ipynb` evaluates these policies on BFCL.
+    """),
+    code("""
+    for p in [RUN_DIR / "sft" / "final", RUN_DIR / "grpo" / "final", RUN_DIR / "egpo" / "final",
+              RUN_DIR / "grpo" / "log.jsonl", RUN_DIR / "egpo" / "log.jsonl", FIGURE]:
+        print(f"{str(p.relative_to(RUN_DIR)):<20} {'ok' if p.exists() else 'MISSING'}")
+    """),
+]
+
+
+NOTEBOOKS = {"01_api_pool.ipynb": NB01, "02_dialog_synthesis.ipynb": NB02, "03_verification.ipynb": NB03,
+             "04_entropy_grpo.ipynb": NB04}
 
 
 def build(cells: list[tuple[str, str]], stem: str) -> str:

@@ -479,33 +479,19 @@ def test_programmatic_backend_refuses_to_chat():
 # ---------------------------------------------------------------------------------------------------------------------
 # HF: a tiny random Qwen2 and byte-level BPE tokenizer built here (same approach as test_trl_integration)
 
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-
 @pytest.fixture(scope="module")
 def tiny_hf():
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from funrl_lib.train.tiny import tiny_qwen2, tiny_tokenizer
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
     corpus = ["What is the weather in Paris?", "Call get_weather(city='Paris') now.", "None of the functions."] * 20
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=[
-        "<|endoftext|>", "<|im_start|>", "<|im_end|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    tokenizer.chat_template = CHATML
-    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer(corpus, vocab_size=300)
+    tokenizer.padding_side = "right"  # the backend must set left padding itself
     # A wide initialisation makes the random model's logits peaked, so greedy choices are not near-ties that the
     # tiny numeric differences between padded and unpadded attention could flip.
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                         initializer_range=0.5)
-    return Qwen2ForCausalLM(config), tokenizer
+    return tiny_qwen2(tokenizer, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=256, initializer_range=0.5), tokenizer
 
 
 def spy_generate(model):

@@ -346,24 +346,13 @@ def test_dialog_stats(samples):
 # ---------------------------------------------------------------------------------------------------------------
 
 def test_model_loss_with_a_tiny_model(samples):
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from funrl_lib.train.tiny import tiny_qwen2, tiny_tokenizer
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    corpus = [json.dumps(s.to_dict()) for s in samples[:20]]
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=[
-        "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
-                                                     pad_token="<|endoftext|>")
-    torch.manual_seed(0)
-    config = transformers.Qwen2Config(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
-                                      num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-                                      max_position_embeddings=1024)
-    model = transformers.Qwen2ForCausalLM(config)
+    tokenizer = tiny_tokenizer([json.dumps(s.to_dict()) for s in samples[:20]], vocab_size=400)
+    model = tiny_qwen2(tokenizer, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       num_key_value_heads=1, max_position_embeddings=1024)
     picked = [Sample.from_dict(s.to_dict()) for s in (samples[0], samples[1], samples[5])]
     losses = D.model_loss(picked, model, tokenizer)
     assert all(0 < x < 20 for x in losses) and len(set(losses)) == 3

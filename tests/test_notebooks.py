@@ -65,7 +65,7 @@ def test_notebooks_match_the_build_script():
 
 
 def test_committed_notebooks_have_no_outputs():
-    for name in EXPECTED:
+    for name in [*EXPECTED, "04_entropy_grpo.ipynb"]:
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "code":
@@ -119,3 +119,25 @@ def test_llm_cells_against_a_loopback_server(tmp_path, monkeypatch):
         assert server.received, "the LLM cells did not call the server"
     assert (out / "synth" / "pool_llm.jsonl").exists() and (out / "synth" / "dialogs.jsonl").exists()
     assert (out / "synth" / "cache" / "llm.sqlite").exists()  # the response cache stays under FUNRL_OUT
+
+
+@pytest.mark.slow
+def test_training_notebook_runs_in_smoke_mode(tmp_path, monkeypatch):
+    """04 trains the tiny model (SFT, then GRPO and EGPO) at smoke size and leaves both policies, their logs and the
+    plot under FUNRL_OUT/runs/tiny-cpu; its GPU cell takes the no-GPU branch."""
+    out = tmp_path / "out"
+    _use_this_python(tmp_path, monkeypatch)
+    monkeypatch.setenv("FUNRL_SMOKE", "1")
+    monkeypatch.setenv("FUNRL_OUT", str(out))
+    before = _repo_state()
+    nb = _run("04_entropy_grpo.ipynb")
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors[:1]
+    run = out / "runs" / "tiny-cpu"
+    for f in ("sft/final/done.json", "grpo/final/done.json", "egpo/final/done.json", "grpo/log.jsonl",
+              "egpo/log.jsonl", "training.png"):
+        assert (run / f).is_file(), f
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "no CUDA GPU here" in text and "[reward" in text
+    after = _repo_state()
+    assert not sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))

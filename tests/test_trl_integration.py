@@ -1,7 +1,7 @@
 """The rewards plug into TRL's GRPOTrainer unchanged: one real GRPO step on CPU with a tiny model built here.
 
 Nothing is downloaded: the tokenizer is a byte-level BPE trained on a few strings, the model a randomly initialised
-Qwen2 of a few thousand parameters. The test checks that TRL calls our reward functions with the dataset columns
+Qwen2 of a few thousand parameters (funrl_lib.train.tiny). The test checks that TRL calls our reward functions with the dataset columns
 (tools, ground_truth) and logs exactly the values they return.
 """
 
@@ -13,30 +13,14 @@ torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 
 from datasets import Dataset  # noqa: E402
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
-from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
 
 from funrl_lib.rewards import make_funrl_binary, make_toolrl_graded  # noqa: E402
+from funrl_lib.train.tiny import tiny_qwen2, tiny_tokenizer  # noqa: E402
 
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 TOOLS = [{"name": "get_weather", "description": "Weather.", "parameters": {"type": "dict", "properties": {
     "city": {"type": "string"}}, "required": ["city"]}}]
-
-
-def tiny_tokenizer():
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
-    corpus = ["<think>Paris weather</think>\n[get_weather(city='Paris')]", "What is the weather in Paris?",
-              "None of the functions can be used."] * 20
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                 padding_side="left")
-    hf.chat_template = CHATML
-    return hf
+CORPUS = ["<think>Paris weather</think>\n[get_weather(city='Paris')]", "What is the weather in Paris?",
+          "None of the functions can be used."] * 20
 
 
 def recording(reward):
@@ -54,11 +38,9 @@ def recording(reward):
 @pytest.mark.slow
 def test_grpo_step_calls_our_rewards(tmp_path):
     torch.manual_seed(0)
-    tokenizer = tiny_tokenizer()
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    model = Qwen2ForCausalLM(config)
+    tokenizer = tiny_tokenizer(CORPUS, vocab_size=300)
+    model = tiny_qwen2(tokenizer, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       num_key_value_heads=1, max_position_embeddings=128)
     truth = json.dumps([{"get_weather": {"city": ["Paris"]}}])
     dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": "What is the weather in Paris?"}],
                                   "tools": json.dumps(TOOLS), "ground_truth": truth}] * 4)

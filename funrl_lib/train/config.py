@@ -82,6 +82,9 @@ class DataSettings:
     """Programmatic synthesis when ``train`` is None: APIs in the pool ..."""
     synth_dialogs: int = 1500
     """... and dialogs generated from it (each gives one row per decision turn)."""
+    synth_complexity: str | None = None
+    """Complexity mix of the synthesized dialogs, e.g. ``easy=1`` (fewest candidate tools: shortest prompts);
+    None = the synthesis default (easy .3, medium .5, hard .2)."""
     seed: int = 0
     types: list[str] | None = None
     """Keep only these dialog types (``single``, ``parallel``, ``multiple``, ``irrelevance``, ...); None = all."""

@@ -33,7 +33,8 @@ def _synthesize(cfg: Config) -> list[dict[str, Any]]:
 
     d = cfg.data
     pool = build_pool(d.synth_apis, seed=d.seed, progress=False)
-    return export_rows(generate_dialogs(pool, d.synth_dialogs, seed=d.seed, progress=False), "trl")
+    return export_rows(generate_dialogs(pool, d.synth_dialogs, seed=d.seed, progress=False,
+                                        complexity_mix=d.synth_complexity), "trl")
 
 
 def load_rows(path: str | Path) -> list[dict[str, Any]]:

@@ -171,7 +171,7 @@ def think_span_mask(completion_ids: torch.Tensor, completion_mask: torch.Tensor,
         if open_id is not None and close_id is not None:
             rows.append(span_mask_from_ids(row, open_id, close_id, prefilled=prefilled, length=n))
         else:
-            pieces = tokenizer.batch_decode([[t] for t in row[:n]], skip_special_tokens=False)
+            pieces = tokenizer.batch_decode([[t] for t in row[:n]], skip_special_tokens=False) if n else []
             rows.append(span_mask_from_pieces(pieces, open_tag, close_tag, prefilled=prefilled) + [False] * (len(row) - n))
     mask = torch.tensor(rows, dtype=torch.bool, device=completion_ids.device)
     return mask & completion_mask.bool()

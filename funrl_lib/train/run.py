@@ -222,3 +222,43 @@ def run_train(cfg: Config, *, force: bool = False, callbacks: list | None = None
     trainer.train(resume_from_checkpoint=last_checkpoint(out))
     return _finish(trainer, policy, out, cfg, {"seconds": round(time.time() - start, 1), "mode": mode,
                                                "init": str(init) if init else None, "egpo": asdict(cfg.egpo)})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------------
+
+def add_train_parsers(sub: Any) -> None:
+    for name, text in (("sft", "SFT warm start (TRL SFTTrainer) from a config"),
+                       ("train", "GRPO / EGPO (entropy-guided advantage) from a config")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--config", help="YAML recipe (configs/*.yaml); omitted: all defaults (the tiny model)")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set grpo.max_steps=4 (repeatable)")
+        p.add_argument("--output-dir", help="run directory (default: the config's output_dir or outputs/runs/NAME)")
+        p.add_argument("--force", action="store_true", help="redo a finished stage (its directory is deleted)")
+        if name == "train":
+            p.add_argument("--mode", choices=["grpo", "egpo"], help="advantage mode (default: the config's "
+                                                                    "egpo.advantage_mode)")
+    p = sub.add_parser("plot", help="training curves of a run (GRPO and EGPO overlaid when both exist)")
+    p.add_argument("run_dir", help="a run directory (with sft/, grpo/ and/or egpo/ inside)")
+    p.add_argument("--out", help="PNG to write (default: RUN_DIR/training.png)")
+
+
+def run_cli(args: Any) -> int:
+    from .config import load_config
+    if args.command == "plot":
+        from .plots import plot_training
+        out = args.out or str(Path(args.run_dir) / "training.png")
+        plot_training(args.run_dir, out)
+        print(f"wrote {out}")
+        return 0
+    overrides = list(args.overrides)
+    if args.output_dir:
+        overrides.append(f"output_dir={args.output_dir}")
+    if getattr(args, "mode", None):
+        overrides.append(f"egpo.advantage_mode={args.mode}")
+    cfg = load_config(args.config, overrides)
+    final = run_sft(cfg, force=args.force) if args.command == "sft" else run_train(cfg, force=args.force)
+    print(f"done: {final}")
+    return 0

@@ -2,7 +2,7 @@
 
 Nothing is downloaded. The tokenizer is trained (``tokenizers``) on text the project synthesizes itself — the FunRL
 prompts and reference completions of programmatic dialogs — with ChatML special tokens and ``<think>`` /
-``</think>`` as single tokens; the chat template is ChatML. The model is a randomly initialised
+``</think>`` as single ordinary tokens; the chat template is ChatML. The model is a randomly initialised
 ``Qwen2ForCausalLM``: the same architecture as Qwen2.5(-Coder), so the training code paths are the real ones.
 
 :func:`tiny_tokenizer` and :func:`tiny_qwen2` are also what the tests use; :func:`build_tiny` writes both to a
@@ -19,7 +19,10 @@ from typing import Any, Iterable
 __all__ = ["CHATML_TEMPLATE", "SPECIAL_TOKENS", "TinySettings", "build_tiny", "corpus_texts", "tiny_qwen2",
            "tiny_tokenizer"]
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+# Added as ordinary (non-special) tokens, as in Qwen3: decoding with skip_special_tokens=True (TRL does) keeps them,
+# so the reward still sees the think template.
+THINK_TOKENS = ["<think>", "</think>"]
 
 # ChatML as Qwen2.5 uses it (without Qwen's tool-rendering branches: funrl puts the tools in the system prompt).
 CHATML_TEMPLATE = (
@@ -64,7 +67,7 @@ def render_chatml(messages: Iterable[dict[str, Any]]) -> str:
 
 def tiny_tokenizer(texts: Iterable[str], vocab_size: int = 4096) -> Any:
     """A byte-level BPE ``PreTrainedTokenizerFast`` trained on ``texts``: ChatML template, ``<|im_end|>`` as EOS,
-    ``<|endoftext|>`` as padding (left, as GRPO needs), ``<think>``/``</think>`` as single special tokens."""
+    ``<|endoftext|>`` as padding (left, as GRPO needs), ``<think>``/``</think>`` as single (non-special) tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -76,16 +79,19 @@ def tiny_tokenizer(texts: Iterable[str], vocab_size: int = 4096) -> Any:
     tok.train_from_iterator(texts, trainer)
     hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                  bos_token=None, padding_side="left", model_max_length=1 << 16)
+    hf.add_tokens(THINK_TOKENS)
     hf.chat_template = CHATML_TEMPLATE
     return hf
 
 
 def tiny_qwen2(tokenizer: Any, settings: TinySettings | None = None, **overrides: Any) -> Any:
-    """A randomly initialised ``Qwen2ForCausalLM`` sized by ``settings`` (overrides win), matched to ``tokenizer``."""
+    """A randomly initialised ``Qwen2ForCausalLM`` sized by ``settings``, matched to ``tokenizer``. ``overrides``: any
+    :class:`TinySettings` field, or any other ``Qwen2Config`` argument (``initializer_range=0.5``)."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     s = asdict(settings or TinySettings())
+    extra = {k: overrides.pop(k) for k in list(overrides) if k not in s}
     s.update(overrides)
     torch.manual_seed(s["seed"])
     config = Qwen2Config(
@@ -93,7 +99,7 @@ def tiny_qwen2(tokenizer: Any, settings: TinySettings | None = None, **overrides
         num_hidden_layers=s["num_hidden_layers"], num_attention_heads=s["num_attention_heads"],
         num_key_value_heads=s["num_key_value_heads"], max_position_embeddings=s["max_position_embeddings"],
         tie_word_embeddings=True, rope_theta=10000.0, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=None, use_cache=True)
+        eos_token_id=tokenizer.eos_token_id, bos_token_id=None, use_cache=True, **extra)
     return Qwen2ForCausalLM(config)
 
 

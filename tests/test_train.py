@@ -1,0 +1,198 @@
+"""Training: configs (paper values, errors with FILE:LINE), EGPO vs GRPO on a real TRL run, resume after a crash,
+and `funrl sft` + `funrl train` end to end on the tiny model."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+trl = pytest.importorskip("trl")
+
+from datasets import Dataset  # noqa: E402
+
+from funrl_lib.cli import main  # noqa: E402
+from funrl_lib.train.config import ConfigError, load_config  # noqa: E402
+from funrl_lib.train.egpo import entropy_trainer_class  # noqa: E402
+from funrl_lib.train.run import read_log  # noqa: E402
+from funrl_lib.train.tiny import tiny_qwen2, tiny_tokenizer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Configs
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["tiny-cpu.yaml", "qwen2.5-coder-7b-unsloth.yaml", "qwen2.5-1.5b-colab-t4.yaml"])
+def test_shipped_configs_load(name):
+    cfg = load_config(CONFIGS / name)
+    assert cfg.grpo.temperature == 0.7 and cfg.grpo.beta == 0.001
+    assert cfg.egpo.entropy_lambda == 0.4 and cfg.egpo.entropy_alpha == 2.0 and cfg.egpo.advantage_mode == "egpo"
+    assert cfg.grpo.per_device_train_batch_size % cfg.grpo.num_generations == 0
+
+
+def test_paper_recipe_values():
+    cfg = load_config(CONFIGS / "qwen2.5-coder-7b-unsloth.yaml")
+    assert cfg.model.backend == "unsloth" and cfg.model.name_or_path == "Qwen/Qwen2.5-Coder-7B-Instruct"
+    g = cfg.grpo
+    assert (g.learning_rate, g.temperature, g.num_generations, g.beta, g.num_train_epochs) == (1e-6, 0.7, 8, 0.001, 5)
+
+
+def test_config_errors_name_file_line_and_field(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: x\ngrpo:\n  learning_rate: 1e-6\n  num_generatons: 8\n")
+    with pytest.raises(ConfigError, match=rf"{p}:4: grpo.num_generatons: unknown field"):
+        load_config(p)
+    p.write_text("grpo:\n  max_steps: ten\n")
+    with pytest.raises(ConfigError, match=rf"{p}:2: grpo.max_steps: expected int, got 'ten'"):
+        load_config(p)
+    p.write_text("egpo:\n  entropy_alpha: 0.5\n")
+    with pytest.raises(ConfigError, match=rf"{p}:1: egpo: entropy_alpha must be > 1"):
+        load_config(p)
+    p.write_text("grpo: [1, 2\n")
+    with pytest.raises(ConfigError, match=rf"{p}:\d+: not valid YAML"):
+        load_config(p)
+
+
+def test_overrides_and_defaults(tmp_path):
+    cfg = load_config(CONFIGS / "tiny-cpu.yaml", ["grpo.max_steps=3", "report_to=[tensorboard]",
+                                                  f"output_dir={tmp_path}"])
+    assert cfg.grpo.max_steps == 3 and cfg.report_to == ["tensorboard"] and cfg.run_dir == tmp_path
+    assert cfg.grpo.learning_rate == 5e-6  # '5.0e-6' in YAML is a float, not a string
+    assert load_config(None).model.backend == "tiny"
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(None, ["grpo.max_steps"])
+    with pytest.raises(ConfigError, match="model.lora.rank: unknown field"):
+        load_config(None, ["model.lora.rank=8"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# EGPO vs GRPO: same seed and data, a different loss
+# ---------------------------------------------------------------------------------------------------------------
+
+TARGET = "<think>ok go</think>\n[f(a=1)]"
+
+
+def _thinking_model():
+    """A tiny Qwen2 taught (in a second of plain SGD) to answer with a short think span, so rollouts have CoT."""
+    tokenizer = tiny_tokenizer([TARGET, "hi there"] * 20, vocab_size=300)
+    torch.manual_seed(0)
+    model = tiny_qwen2(tokenizer, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                       num_key_value_heads=1, max_position_embeddings=128)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hi there"}], add_generation_prompt=True)
+    prompt = prompt["input_ids"] if isinstance(prompt, dict) or hasattr(prompt, "keys") else prompt
+    ids = torch.tensor([list(prompt) + tokenizer.encode(TARGET + "<|im_end|>")])
+    labels = ids.clone()
+    labels[0, :len(prompt)] = -100
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(80):
+        model(input_ids=ids, labels=labels).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return model, tokenizer
+
+
+def parity_reward(completions, **kwargs):
+    """Mixed rewards inside every group, whatever the policy writes: 1 for an even number of characters."""
+    texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
+    return [float(len(t) % 2 == 0) for t in texts]
+
+
+@pytest.mark.slow
+def test_egpo_changes_the_loss_against_grpo(tmp_path):
+    model, tokenizer = _thinking_model()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    data = Dataset.from_list([{"prompt": [{"role": "user", "content": "hi there"}]}] * 8)
+    logs = {}
+    for mode in ("grpo", "egpo"):
+        model.load_state_dict(state)
+        args = trl.GRPOConfig(output_dir=str(tmp_path / mode), use_cpu=True, bf16=False, per_device_train_batch_size=8,
+                              num_generations=8, max_completion_length=16, max_steps=2, logging_steps=1,
+                              report_to="none", save_strategy="no", temperature=1.2, seed=0, learning_rate=1e-3,
+                              beta=0.001, loss_type="grpo")
+        trainer = entropy_trainer_class()(model=model, reward_funcs=[parity_reward], args=args, train_dataset=data,
+                                          processing_class=tokenizer, egpo={"advantage_mode": mode})
+        trainer.train()
+        logs[mode] = [e for e in trainer.state.log_history if "loss" in e and "reward" in e]
+    grpo, egpo = logs["grpo"], logs["egpo"]
+    assert len(grpo) == len(egpo) == 2
+    # step 1: identical rollouts (same seed and weights), so the same rewards and the same measured CoT entropy ...
+    assert grpo[0]["reward"] == egpo[0]["reward"] and 0 < grpo[0]["reward"] < 1
+    assert grpo[0]["egpo/cot_entropy"] == pytest.approx(egpo[0]["egpo/cot_entropy"], rel=1e-5)
+    assert egpo[0]["egpo/no_think_frac"] < 1
+    # ... but only EGPO adds the bonus, which raises every advantage with a think span: the loss goes down
+    assert grpo[0]["egpo/bonus"] == 0 and egpo[0]["egpo/bonus"] > 0
+    assert egpo[0]["loss"] < grpo[0]["loss"] - 1e-4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The commands on the tiny model
+# ---------------------------------------------------------------------------------------------------------------
+
+SMOKE = ["model.tiny.corpus_dialogs=120", "model.tiny.vocab_size=600", "model.tiny.hidden_size=32",
+         "model.tiny.intermediate_size=64", "model.tiny.num_hidden_layers=1", "model.tiny.num_attention_heads=2",
+         "model.tiny.num_key_value_heads=1", "data.synth_apis=40", "data.synth_dialogs=40", "sft.max_steps=4",
+         "sft.save_steps=2", "sft.logging_steps=1", "grpo.max_steps=2", "grpo.num_generations=4",
+         "grpo.per_device_train_batch_size=4", "grpo.max_completion_length=12", "grpo.save_steps=1"]
+
+
+def _cli(command, run_dir, *extra):
+    args = [command, "--config", str(CONFIGS / "tiny-cpu.yaml"), "--output-dir", str(run_dir)]
+    for s in SMOKE:
+        args += ["--set", s]
+    return main(args + list(extra))
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_sft_resumes_after_a_crash(tmp_path):
+    from transformers import TrainerCallback
+
+    from funrl_lib.train.run import run_sft
+
+    class CrashAtStep3(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 3:
+                raise Crash()
+
+    cfg = load_config(CONFIGS / "tiny-cpu.yaml", SMOKE + [f"output_dir={tmp_path}"])
+    with pytest.raises(Crash):
+        run_sft(cfg, callbacks=[CrashAtStep3()])
+    sft = tmp_path / "sft"
+    assert (sft / "checkpoint-2").exists() and not (sft / "final").exists()
+    assert [e["step"] for e in read_log(sft / "log.jsonl") if "loss" in e] == [1, 2, 3]
+    final = run_sft(cfg)  # the same command again
+    assert json.loads((final / "done.json").read_text())["global_step"] == 4
+    steps = [e["step"] for e in read_log(sft / "log.jsonl") if "loss" in e]
+    assert steps == [1, 2, 3, 4]  # step 3 was redone from checkpoint-2, and logged once
+    state = json.loads((sft / "checkpoint-4" / "trainer_state.json").read_text())
+    assert [e["step"] for e in state["log_history"] if "loss" in e] == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_sft_then_train_both_modes_from_the_cli(tmp_path, capsys):
+    assert _cli("sft", tmp_path) == 0
+    assert _cli("train", tmp_path, "--mode", "grpo") == 0
+    assert _cli("train", tmp_path) == 0  # the config's mode: egpo
+    for mode in ("grpo", "egpo"):
+        done = json.loads((tmp_path / mode / "final" / "done.json").read_text())
+        assert done["global_step"] == 2 and done["mode"] == mode and done["init"] == str(tmp_path / "sft" / "final")
+        log = [e for e in read_log(tmp_path / mode / "log.jsonl") if "reward" in e]
+        assert len(log) == 2 and all("egpo/cot_entropy" in e and "kl" in e for e in log)
+    assert (tmp_path / "data" / "train.jsonl").exists() and (tmp_path / "config.yaml").exists()
+    capsys.readouterr()
+    assert _cli("train", tmp_path, "--mode", "grpo") == 0  # finished: not redone
+    assert "already finished" in capsys.readouterr().out
+    assert main(["plot", str(tmp_path)]) == 0 and (tmp_path / "training.png").stat().st_size > 10_000
+
+
+def test_cli_reports_config_errors(tmp_path, capsys):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("grpo:\n  temprature: 0.7\n")
+    assert main(["train", "--config", str(bad)]) == 2
+    assert f"{bad}:2: grpo.temprature: unknown field" in capsys.readouterr().err
