@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 from funrl_lib.train.egpo import (EGPOSettings, egpo_advantages, entropy_trainer_class, sequence_entropy,  # noqa: E402
-                                  span_mask_from_ids, span_mask_from_pieces, think_span_mask, token_entropies)
+                                  span_mask_from_ids, span_mask_from_pieces, think_span_mask, token_entropies,
+                                  token_entropies_shared_prompt)
 from funrl_lib.train.tiny import tiny_qwen2, tiny_tokenizer  # noqa: E402
 
 CORPUS = ["<think>Need a tool? Yes. Tool: get_weather.</think>\n[get_weather(city='Paris')]",
@@ -181,6 +182,32 @@ def test_token_entropies_equal_brute_force(tokenizer):
     e, w = sequence_entropy(got, positions)
     assert w.tolist() == [2, 0, 1]
     assert e[0].item() == pytest.approx(expected[0, 1:3].mean().item(), abs=1e-4) and e[1].item() == 0.0
+
+
+def test_shared_prompt_pass_equals_full_passes(tokenizer):
+    """Two groups of rollouts, each sharing a (left-padded) prompt: running each prompt once with a KV cache gives the
+    entropies of full forward passes, in training mode too (where gradient checkpointing would refuse a cache)."""
+    torch.manual_seed(1)
+    model = tiny_qwen2(tokenizer, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                       num_key_value_heads=1, max_position_embeddings=64)
+    model.gradient_checkpointing_enable()
+    model.train()
+    p1, p2 = torch.randint(5, len(tokenizer), (2, 7))
+    prompt = torch.stack([p1, p1, p1, p2, p2])
+    pmask = torch.ones_like(prompt)
+    prompt[3:, :2], pmask[3:, :2] = tokenizer.pad_token_id, 0  # the second group's prompt is shorter
+    completion = torch.randint(5, len(tokenizer), (5, 6))
+    cmask = torch.ones_like(completion)
+    cmask[1, 4:] = 0  # a rollout that stopped early
+    positions = cmask.bool().clone()
+    positions[2] = False  # a rollout without a think span: skipped
+    positions[4, 0] = False
+    full = token_entropies(model, torch.cat([prompt, completion], 1), torch.cat([pmask, cmask], 1), 6,
+                           temperature=0.7, positions=positions)
+    shared = token_entropies_shared_prompt(model, prompt, pmask, completion, cmask, temperature=0.7,
+                                           positions=positions, batch_size=2)
+    assert model.training  # restored
+    assert torch.allclose(shared, full, atol=1e-5) and (full[positions] > 0).all() and (full[~positions] == 0).all()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -111,7 +111,7 @@ def test_egpo_changes_the_loss_against_grpo(tmp_path):
         args = trl.GRPOConfig(output_dir=str(tmp_path / mode), use_cpu=True, bf16=False, per_device_train_batch_size=8,
                               num_generations=8, max_completion_length=16, max_steps=2, logging_steps=1,
                               report_to="none", save_strategy="no", temperature=1.2, seed=0, learning_rate=1e-3,
-                              beta=0.001, loss_type="grpo")
+                              beta=0.0, loss_type="grpo")  # no reference model for an in-memory one
         trainer = entropy_trainer_class()(model=model, reward_funcs=[parity_reward], args=args, train_dataset=data,
                                           processing_class=tokenizer, egpo={"advantage_mode": mode})
         trainer.train()
@@ -155,21 +155,21 @@ def test_sft_resumes_after_a_crash(tmp_path):
 
     from funrl_lib.train.run import run_sft
 
-    class CrashAtStep3(TrainerCallback):
+    class CrashInStep4(TrainerCallback):  # after step 4's update, before it is logged or saved
         def on_step_end(self, args, state, control, **kw):
-            if state.global_step == 3:
+            if state.global_step == 4:
                 raise Crash()
 
-    cfg = load_config(CONFIGS / "tiny-cpu.yaml", SMOKE + [f"output_dir={tmp_path}"])
+    cfg = load_config(CONFIGS / "tiny-cpu.yaml", SMOKE + [f"output_dir={tmp_path}", "sft.max_steps=5"])
     with pytest.raises(Crash):
-        run_sft(cfg, callbacks=[CrashAtStep3()])
+        run_sft(cfg, callbacks=[CrashInStep4()])
     sft = tmp_path / "sft"
-    assert (sft / "checkpoint-2").exists() and not (sft / "final").exists()
+    assert (sft / "checkpoint-2").exists() and not (sft / "checkpoint-4").exists() and not (sft / "final").exists()
     assert [e["step"] for e in read_log(sft / "log.jsonl") if "loss" in e] == [1, 2, 3]
     final = run_sft(cfg)  # the same command again
-    assert json.loads((final / "done.json").read_text())["global_step"] == 4
+    assert json.loads((final / "done.json").read_text())["global_step"] == 5
     steps = [e["step"] for e in read_log(sft / "log.jsonl") if "loss" in e]
-    assert steps == [1, 2, 3, 4]  # step 3 was redone from checkpoint-2, and logged once
+    assert steps == [1, 2, 3, 4, 5]  # step 3 was redone from checkpoint-2 and is logged once
     state = json.loads((sft / "checkpoint-4" / "trainer_state.json").read_text())
     assert [e["step"] for e in state["log_history"] if "loss" in e] == [1, 2, 3, 4]
 
@@ -196,3 +196,12 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     bad.write_text("grpo:\n  temprature: 0.7\n")
     assert main(["train", "--config", str(bad)]) == 2
     assert f"{bad}:2: grpo.temprature: unknown field" in capsys.readouterr().err
+
+
+def test_cli_names_a_missing_logger_before_any_work(tmp_path, capsys):
+    import importlib.util
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    assert main(["train", "--output-dir", str(tmp_path), "--set", "report_to=[wandb]"]) == 2
+    assert "report_to: 'wandb' needs `pip install wandb`" in capsys.readouterr().err
+    assert not (tmp_path / "tiny-model").exists()

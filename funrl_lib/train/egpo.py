@@ -39,7 +39,8 @@ from typing import Any, Sequence
 import torch
 
 __all__ = ["EGPOSettings", "EntropyGRPOTrainer", "egpo_advantages", "entropy_trainer_class", "sequence_entropy",
-           "span_mask_from_ids", "span_mask_from_pieces", "think_span_mask", "token_entropies"]
+           "span_mask_from_ids", "span_mask_from_pieces", "think_span_mask", "token_entropies",
+           "token_entropies_shared_prompt"]
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
@@ -63,6 +64,10 @@ class EGPOSettings:
     """Measure and log E in ``grpo`` mode too (one no-grad forward per generation batch), so curves compare."""
     entropy_batch_size: int = 4
     """Rows per no-grad forward when measuring E (memory: rows × completion length × vocabulary floats)."""
+    share_prompt_pass: bool = True
+    """Run each distinct prompt once (KV cache) and only the completions per rollout: the same entropies for a
+    fraction of the cost. Falls back to full forward passes if the model does not take a cache (as Unsloth's
+    training forward may not)."""
 
     def __post_init__(self) -> None:
         if self.advantage_mode not in ("grpo", "egpo"):
@@ -208,15 +213,72 @@ def token_entropies(model: Any, input_ids: torch.Tensor, attention_mask: torch.T
         except TypeError:  # a model without logits_to_keep
             outputs = model(**kwargs)
         logits = _logits(model, outputs)[:, :-1][:, -logits_to_keep:]
-        if want is None:
-            lp = torch.log_softmax(logits.float() / temperature, dim=-1)
-            out[rows] = -(lp.exp() * lp).sum(-1)
-        else:
-            lp = torch.log_softmax(logits[want].float() / temperature, dim=-1)
-            block = out[rows]
-            block[want] = -(lp.exp() * lp).sum(-1)
-            out[rows] = block
+        out[rows] = _entropy_at(logits, want, temperature)
     return out
+
+
+def _entropy_at(logits: torch.Tensor, want: torch.Tensor | None, temperature: float) -> torch.Tensor:
+    if want is None:
+        lp = torch.log_softmax(logits.float() / temperature, dim=-1)
+        return -(lp.exp() * lp).sum(-1)
+    block = torch.zeros(want.shape, dtype=torch.float32, device=logits.device)
+    lp = torch.log_softmax(logits[want].float() / temperature, dim=-1)
+    block[want] = -(lp.exp() * lp).sum(-1)
+    return block
+
+
+@torch.no_grad()
+def token_entropies_shared_prompt(model: Any, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                                  completion_ids: torch.Tensor, completion_mask: torch.Tensor, *,
+                                  temperature: float = 1.0, positions: torch.Tensor | None = None,
+                                  batch_size: int = 8) -> torch.Tensor:
+    """:func:`token_entropies` over prompt + completion, computed with each distinct prompt run once.
+
+    The G rollouts of a GRPO group share their prompt, which is most of the tokens (a tool list of a few hundred to a
+    few thousand tokens against completions of about a hundred). The prompt goes through the model once with a KV
+    cache; the completions of its rows then run on copies of that cache. Causal attention makes this the same
+    computation as the full forward pass, positions and padding included (the tests check it against
+    :func:`token_entropies`)."""
+    b, k = completion_ids.shape
+    out = torch.zeros(b, k, dtype=torch.float32, device=completion_ids.device)
+    was_training = getattr(model, "training", False)
+    if was_training:
+        model.eval()  # training mode with gradient checkpointing refuses a KV cache; no dropout in a measurement
+    try:
+        _shared_prompt_pass(model, prompt_ids, prompt_mask, completion_ids, completion_mask, out, temperature,
+                            positions, batch_size)
+    finally:
+        if was_training:
+            model.train()
+    return out
+
+
+def _shared_prompt_pass(model: Any, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                        completion_ids: torch.Tensor, completion_mask: torch.Tensor, out: torch.Tensor,
+                        temperature: float, positions: torch.Tensor | None, batch_size: int) -> None:
+    import copy
+
+    groups: dict[tuple, list[int]] = {}
+    b = completion_ids.shape[0]
+    for i in range(b):
+        if positions is not None and not positions[i].any():
+            continue
+        groups.setdefault((tuple(prompt_ids[i].tolist()), tuple(prompt_mask[i].tolist())), []).append(i)
+    for rows in groups.values():
+        first = rows[0]
+        prefix = model(input_ids=prompt_ids[first:first + 1], attention_mask=prompt_mask[first:first + 1],
+                       use_cache=True, logits_to_keep=1)
+        last = _logits(model, prefix)[:, -1:]  # the distribution of completion token 0
+        for s in range(0, len(rows), batch_size):
+            chunk = rows[s:s + batch_size]
+            n = len(chunk)
+            cache = copy.deepcopy(prefix.past_key_values)
+            cache.batch_repeat_interleave(n)
+            idx = torch.tensor(chunk, device=completion_ids.device)
+            rest = model(input_ids=completion_ids[idx], past_key_values=cache, use_cache=True,
+                         attention_mask=torch.cat([prompt_mask[idx], completion_mask[idx]], dim=1))
+            logits = torch.cat([last.expand(n, 1, -1), _logits(model, rest)[:, :-1]], dim=1)
+            out[idx] = _entropy_at(logits, positions[idx] if positions is not None else None, temperature)
 
 
 def sequence_entropy(token_h: torch.Tensor, span: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -235,6 +297,25 @@ class EntropyAdvantageMixin:
     """Adds Eq. 5 to whatever ``GRPOTrainer`` it is mixed into (TRL's, or Unsloth's generated one)."""
 
     egpo: EGPOSettings
+    _shared_pass_failed: bool = False
+
+    def _cot_token_entropies(self, out: dict[str, Any], span: torch.Tensor) -> torch.Tensor:
+        cfg = self.egpo
+        if cfg.share_prompt_pass and not self._shared_pass_failed:
+            try:
+                return token_entropies_shared_prompt(
+                    self.model, out["prompt_ids"], out["prompt_mask"], out["completion_ids"], out["completion_mask"],
+                    temperature=self.temperature, positions=span, batch_size=cfg.entropy_batch_size)
+            except (TypeError, AttributeError, ValueError, RuntimeError, NotImplementedError) as e:
+                import warnings
+                warnings.warn(f"EGPO: the shared-prompt entropy pass failed ({type(e).__name__}: {e}); using full "
+                              f"forward passes from now on")
+                self._shared_pass_failed = True
+        k = out["completion_ids"].shape[1]
+        input_ids = torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1)
+        attention_mask = torch.cat([out["prompt_mask"], out["completion_mask"]], dim=1)
+        return token_entropies(self.model, input_ids, attention_mask, k, temperature=self.temperature,
+                               positions=span, batch_size=cfg.entropy_batch_size)
 
     def _init_egpo(self, egpo: EGPOSettings | dict | None) -> None:
         if isinstance(egpo, dict):
@@ -252,11 +333,7 @@ class EntropyAdvantageMixin:
             completion_mask = completion_mask * out["tool_mask"]
         span = think_span_mask(out["completion_ids"], completion_mask, self.processing_class,
                                open_tag=cfg.think_open, close_tag=cfg.think_close, prefilled=cfg.think_prefilled)
-        k = out["completion_ids"].shape[1]
-        input_ids = torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1)
-        attention_mask = torch.cat([out["prompt_mask"], out["completion_mask"]], dim=1)
-        token_h = token_entropies(self.model, input_ids, attention_mask, k, temperature=self.temperature,
-                                  positions=span, batch_size=cfg.entropy_batch_size)
+        token_h = self._cot_token_entropies(out, span)
         e, w = sequence_entropy(token_h, span)
         has_span = w > 0
         advantages = out["advantages"]

@@ -16,7 +16,9 @@ Re-running an interrupted command resumes from its last checkpoint (model, optim
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -28,7 +30,7 @@ from .config import Config
 from .data import prepare_rows, rows_dataset
 from .models import Policy, load_policy, use_cpu
 
-__all__ = ["JsonlLogger", "last_checkpoint", "read_log", "run_sft", "run_train", "stage_dir"]
+__all__ = ["jsonl_logger", "last_checkpoint", "read_log", "run_sft", "run_train", "stage_dir"]
 
 
 def stage_dir(cfg: Config, stage: str) -> Path:
@@ -59,34 +61,24 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def _callback_base() -> type:
+def jsonl_logger(path: str | Path) -> Any:
+    """A ``TrainerCallback`` that appends every log entry (with its step) to ``path`` as it happens, so the curves
+    survive a crash; on a resumed run it first cuts the file back to the checkpoint's step."""
     from transformers import TrainerCallback
-    return TrainerCallback
 
+    class JsonlLogger(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            kept = [e for e in read_log(path) if e.get("step", 0) <= state.global_step]
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
 
-class JsonlLogger:
-    """A ``TrainerCallback`` appending every log entry (with its step) to ``log.jsonl`` as it happens."""
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if logs:
+                entry = {"step": state.global_step, "time": round(time.time(), 3), **logs}
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(entry, default=float) + "\n")
 
-    def __new__(cls, path: str | Path) -> Any:
-        base = _callback_base()
-
-        class _Logger(base):  # type: ignore[misc, valid-type]
-            def __init__(self) -> None:
-                self.path = Path(path)
-
-            def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-                # a resumed run restarts at the checkpoint's step: drop what was logged after it
-                kept = [e for e in read_log(self.path) if e.get("step", 0) <= state.global_step]
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.path.write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
-
-            def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-                if logs:
-                    entry = {"step": state.global_step, "time": round(time.time(), 3), **logs}
-                    with open(self.path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(entry, default=float) + "\n")
-
-        return _Logger()
+    return JsonlLogger()
 
 
 def _precision(cpu: bool) -> dict[str, Any]:
@@ -95,6 +87,13 @@ def _precision(cpu: bool) -> dict[str, Any]:
     import torch
     bf16 = torch.cuda.is_bf16_supported()
     return {"bf16": bf16, "fp16": not bf16}
+
+
+def _check_loggers(report_to: list[str]) -> None:
+    import importlib.util
+    for name in report_to:
+        if name in ("tensorboard", "wandb", "trackio") and importlib.util.find_spec(name) is None:
+            raise ValueError(f"report_to: {name!r} needs `pip install {name}` (or set report_to: [none])")
 
 
 def _common_args(cfg: Config, out: Path, cpu: bool) -> dict[str, Any]:
@@ -135,6 +134,7 @@ def run_sft(cfg: Config, *, force: bool = False, callbacks: list | None = None) 
         return final
     from trl import SFTConfig, SFTTrainer
 
+    _check_loggers(cfg.report_to)
     _write_config(cfg)
     policy = load_policy(cfg)
     train, _, counts = prepare_rows(cfg, policy.tokenizer)
@@ -150,7 +150,7 @@ def run_sft(cfg: Config, *, force: bool = False, callbacks: list | None = None) 
         completion_only_loss=True, gradient_checkpointing=cfg.model.gradient_checkpointing, dataset_num_proc=None)
     trainer = SFTTrainer(model=policy.model, args=args, train_dataset=rows_dataset(train, with_completion=True),
                          processing_class=policy.tokenizer, peft_config=policy.peft_config,
-                         callbacks=[JsonlLogger(out / "log.jsonl"), *(callbacks or [])])
+                         callbacks=[jsonl_logger(out / "log.jsonl"), *(callbacks or [])])
     start = time.time()
     trainer.train(resume_from_checkpoint=last_checkpoint(out))
     return _finish(trainer, policy, out, cfg, {"seconds": round(time.time() - start, 1), "rows": counts["train"]})
@@ -206,6 +206,7 @@ def run_train(cfg: Config, *, force: bool = False, callbacks: list | None = None
     if (final := _done(out, force)) is not None:
         print(f"{mode.upper()} already finished: {final} (use --force to redo)")
         return final
+    _check_loggers(cfg.report_to)
     _write_config(cfg)
     init = _init_path(cfg)
     policy = load_policy(cfg, init=init)
@@ -217,7 +218,7 @@ def run_train(cfg: Config, *, force: bool = False, callbacks: list | None = None
         model=policy.model, reward_funcs=[_reward(cfg)], args=grpo_args(cfg, out, use_cpu(cfg)),
         train_dataset=rows_dataset(train, with_completion=False), processing_class=policy.tokenizer,
         peft_config=policy.peft_config, egpo=cfg.egpo,
-        callbacks=[JsonlLogger(out / "log.jsonl"), *(callbacks or [])])
+        callbacks=[jsonl_logger(out / "log.jsonl"), *(callbacks or [])])
     start = time.time()
     trainer.train(resume_from_checkpoint=last_checkpoint(out))
     return _finish(trainer, policy, out, cfg, {"seconds": round(time.time() - start, 1), "mode": mode,
@@ -259,6 +260,12 @@ def run_cli(args: Any) -> int:
     if getattr(args, "mode", None):
         overrides.append(f"egpo.advantage_mode={args.mode}")
     cfg = load_config(args.config, overrides)
-    final = run_sft(cfg, force=args.force) if args.command == "sft" else run_train(cfg, force=args.force)
+    try:
+        final = run_sft(cfg, force=args.force) if args.command == "sft" else run_train(cfg, force=args.force)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        if os.environ.get("FUNRL_DEBUG"):
+            raise
+        print(f"funrl {args.command}: error: {e} (FUNRL_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 2
     print(f"done: {final}")
     return 0
