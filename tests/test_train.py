@@ -205,3 +205,38 @@ def test_cli_names_a_missing_logger_before_any_work(tmp_path, capsys):
     assert main(["train", "--output-dir", str(tmp_path), "--set", "report_to=[wandb]"]) == 2
     assert "report_to: 'wandb' needs `pip install wandb`" in capsys.readouterr().err
     assert not (tmp_path / "tiny-model").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training rows
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_rows_from_files_split_by_dialog(tmp_path):
+    from funrl_lib.synth.api_pool import build_pool
+    from funrl_lib.synth.dialogs import generate_dialogs
+    from funrl_lib.synth.export import write_export
+    from funrl_lib.synth.io import InputError, write_jsonl
+    from funrl_lib.train.data import dialog_id, prepare_rows
+
+    dialogs = generate_dialogs(build_pool(60, seed=0, progress=False), 60, seed=0, progress=False)
+    write_jsonl(tmp_path / "dialogs.jsonl", [d.to_dict() for d in dialogs])
+    write_export(dialogs, "trl", str(tmp_path / "trl.jsonl"))
+    tokenizer = tiny_tokenizer(["<think>a</think>", "hello world"] * 5, vocab_size=280)
+    results = {}
+    for name in ("dialogs.jsonl", "trl.jsonl"):  # dialogs are exported to TRL rows on the way in
+        cfg = load_config(None, [f"data.train={tmp_path / name}", f"output_dir={tmp_path / name}-run",
+                                 "data.holdout_fraction=0.3", "data.types=[single, multiple, multi_turn]"])
+        train, held, counts = prepare_rows(cfg, tokenizer)
+        results[name] = (train, held)
+        assert {r["type"] for r in train + held} <= {"single", "multiple", "multi_turn"}
+        assert held and train and counts["train"] == len(train)
+        # every decision turn of a dialog is on the same side
+        assert not {dialog_id(r["id"]) for r in train} & {dialog_id(r["id"]) for r in held}
+        assert (cfg.run_dir / "data" / "heldout.jsonl").exists()
+    assert results["dialogs.jsonl"] == results["trl.jsonl"]
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text((tmp_path / "trl.jsonl").read_text().splitlines()[0] + "\n{not json\n")
+    cfg = load_config(None, [f"data.train={bad}", f"output_dir={tmp_path / 'bad-run'}"])
+    with pytest.raises(InputError, match=rf"{bad}:2"):
+        prepare_rows(cfg, tokenizer)
