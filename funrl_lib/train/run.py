@@ -101,41 +101,46 @@ def _common_args(cfg: Config, out: Path, cpu: bool) -> dict[str, Any]:
                 save_strategy="steps", disable_tqdm=False, **_precision(cpu))
 
 
-def _finish(trainer: Any, policy: Policy, out: Path, cfg: Config, extra: dict[str, Any]) -> Path:
-    final = out / "final"
-    if final.exists():
-        shutil.rmtree(final)
-    trainer.save_model(str(final))
-    policy.tokenizer.save_pretrained(str(final))
-    info = {"global_step": trainer.state.global_step, "seconds": extra.pop("seconds"), **extra}
-    (final / "done.json").write_text(json.dumps(info, indent=1) + "\n")
-    return final
-
-
 def _write_config(cfg: Config) -> None:
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
-def _done(out: Path, force: bool) -> Path | None:
+def _finished(cfg: Config, out: Path, label: str, force: bool) -> Path | None:
+    """The ``final`` directory of a finished stage (nothing to do), else None once the run is ready to start: a
+    finished stage redone with ``force`` is deleted, the loggers are checked and the config written."""
     final = out / "final"
     if (final / "done.json").exists():
         if not force:
+            print(f"{label} already finished: {final} (use --force to redo)")
             return final
         shutil.rmtree(out)
+    _check_loggers(cfg.report_to)
+    _write_config(cfg)
     return None
+
+
+def _train(trainer: Any, policy: Policy, out: Path, info: dict[str, Any]) -> Path:
+    """Train (from the last checkpoint in ``out`` if any), then save ``final/`` with ``done.json``."""
+    start = time.time()
+    trainer.train(resume_from_checkpoint=last_checkpoint(out))
+    final = out / "final"
+    if final.exists():
+        shutil.rmtree(final)
+    trainer.save_model(str(final))
+    policy.tokenizer.save_pretrained(str(final))
+    done = {"global_step": trainer.state.global_step, "seconds": round(time.time() - start, 1), **info}
+    (final / "done.json").write_text(json.dumps(done, indent=1) + "\n")
+    return final
 
 
 def run_sft(cfg: Config, *, force: bool = False, callbacks: list | None = None) -> Path:
     """SFT warm start; returns the ``final`` directory (model or adapter + tokenizer)."""
     out = stage_dir(cfg, "sft")
-    if (final := _done(out, force)) is not None:
-        print(f"SFT already finished: {final} (use --force to redo)")
+    if (final := _finished(cfg, out, "SFT", force)) is not None:
         return final
     from trl import SFTConfig, SFTTrainer
 
-    _check_loggers(cfg.report_to)
-    _write_config(cfg)
     policy = load_policy(cfg)
     train, _, counts = prepare_rows(cfg, policy.tokenizer)
     print(f"SFT on {counts['train']} rows ({counts})")
@@ -151,9 +156,7 @@ def run_sft(cfg: Config, *, force: bool = False, callbacks: list | None = None) 
     trainer = SFTTrainer(model=policy.model, args=args, train_dataset=rows_dataset(train, with_completion=True),
                          processing_class=policy.tokenizer, peft_config=policy.peft_config,
                          callbacks=[jsonl_logger(out / "log.jsonl"), *(callbacks or [])])
-    start = time.time()
-    trainer.train(resume_from_checkpoint=last_checkpoint(out))
-    return _finish(trainer, policy, out, cfg, {"seconds": round(time.time() - start, 1), "rows": counts["train"]})
+    return _train(trainer, policy, out, {"rows": counts["train"]})
 
 
 def _init_path(cfg: Config) -> Path | None:
@@ -203,11 +206,8 @@ def run_train(cfg: Config, *, force: bool = False, callbacks: list | None = None
     """GRPO or EGPO (``cfg.egpo.advantage_mode``) into ``<run_dir>/<mode>``; returns its ``final`` directory."""
     mode = cfg.egpo.advantage_mode
     out = stage_dir(cfg, mode)
-    if (final := _done(out, force)) is not None:
-        print(f"{mode.upper()} already finished: {final} (use --force to redo)")
+    if (final := _finished(cfg, out, mode.upper(), force)) is not None:
         return final
-    _check_loggers(cfg.report_to)
-    _write_config(cfg)
     init = _init_path(cfg)
     policy = load_policy(cfg, init=init)
     from .egpo import entropy_trainer_class  # after load_policy: Unsloth (if used) has patched trl by now
@@ -219,10 +219,8 @@ def run_train(cfg: Config, *, force: bool = False, callbacks: list | None = None
         train_dataset=rows_dataset(train, with_completion=False), processing_class=policy.tokenizer,
         peft_config=policy.peft_config, egpo=cfg.egpo,
         callbacks=[jsonl_logger(out / "log.jsonl"), *(callbacks or [])])
-    start = time.time()
-    trainer.train(resume_from_checkpoint=last_checkpoint(out))
-    return _finish(trainer, policy, out, cfg, {"seconds": round(time.time() - start, 1), "mode": mode,
-                                               "init": str(init) if init else None, "egpo": asdict(cfg.egpo)})
+    return _train(trainer, policy, out, {"mode": mode, "init": str(init) if init else None,
+                                         "egpo": asdict(cfg.egpo)})
 
 
 # ---------------------------------------------------------------------------------------------------------------
