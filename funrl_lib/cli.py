@@ -1,6 +1,7 @@
 """``funrl`` command line (also ``python -m funrl_lib``).
 
     funrl bfcl score --category CAT --results RESULT.jsonl [--out VERDICTS.jsonl] [--data-dir DIR]
+    funrl bfcl evaluate --results DIR --out OUT [--label NAME] [--strip-think] [--data-dir DIR]
     funrl bfcl info [--data-dir DIR]
     funrl decode [--format python|json|hermes|openai|auto] [TEXT | -]
     funrl demo [--out DIR]
@@ -44,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="remove a leading <think>...</think> before scoring (BFCL itself does not)")
     score.add_argument("--underscore-to-dot", action="store_true",
                        help="expect '.' in function names as '_' (BFCL's setting for OpenAI-style FC models)")
+    ev = bsub.add_parser("evaluate", help="score every BFCL result file under a folder; summary.json, tables, chart")
+    ev.add_argument("--results", required=True, help="folder searched for BFCL_v4_<category>_result.json files")
+    ev.add_argument("--out", required=True, help="folder for summary.json, summary.md, errors.json, verdicts/, "
+                                                 "comparison.png")
+    ev.add_argument("--label", default="this model", help="name of the model in the tables and the chart")
+    ev.add_argument("--strip-think", action="store_true", help="remove a leading <think>...</think> before scoring")
+    ev.add_argument("--underscore-to-dot", action="store_true",
+                    help="expect '.' in function names as '_' (BFCL's setting for OpenAI-style FC models)")
+    _add_data_dir(ev)
     info = bsub.add_parser("info", help="where the BFCL data is, its version and category sizes")
     _add_data_dir(info)
 
@@ -104,6 +114,31 @@ def _bfcl_score(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def _bfcl_evaluate(args: argparse.Namespace) -> int:
+    from .bfcl.evaluate import EvaluateError, evaluate_results, write_outputs
+
+    try:
+        summary, reports = evaluate_results(args.results, data_dir=args.data_dir, strip_thinking=args.strip_think,
+                                            underscore_to_dot=args.underscore_to_dot)
+    except EvaluateError as e:
+        print(f"funrl: error: {e}", file=sys.stderr)
+        return 2
+    for problem in summary["problems"]:
+        print(problem, file=sys.stderr)
+    out = write_outputs(summary, reports, args.out, label=args.label)
+    for c, r in summary["categories"].items():
+        partial = "" if r["complete"] else f"  PARTIAL: {r['missing']} of {r['category_size']} entries missing"
+        print(f"{c:<24} {100 * r['accuracy']:6.2f}%  ({r['correct']}/{r['total']}){partial}")
+    for name, s in [*summary["summaries"].items(), ("overall", summary["overall"])]:
+        if s["score"] is not None:
+            lacking = f"  (without {', '.join(s['missing'])})" if s["missing"] else ""
+            print(f"{name:<24} {100 * s['score']:6.2f}%{lacking}")
+    for c, why in summary["found_but_not_scored"].items():
+        print(f"{c}: not scored: {why}", file=sys.stderr)
+    print(f"wrote {out}/summary.json, summary.md, errors.json, verdicts/")
+    return 0
+
+
 def _bfcl_info(args: argparse.Namespace) -> int:
     from .bfcl.data import SUPPORTED_CATEGORIES, bfcl_data_version, find_data_dir, load_category
 
@@ -155,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "bfcl":
+            if args.bfcl_command == "evaluate":
+                return _bfcl_evaluate(args)
             return _bfcl_score(args) if args.bfcl_command == "score" else _bfcl_info(args)
         if args.command == "decode":
             return _decode(args)

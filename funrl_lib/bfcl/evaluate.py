@@ -1,0 +1,230 @@
+"""``funrl bfcl evaluate``: score every BFCL result file under a folder and summarise like the leaderboard.
+
+Result files are found anywhere under ``--results`` by their BFCL names (``BFCL_v4_<category>_result.json``, one
+``{"id", "result"}`` per line; the layout ``<model>/<group>/...`` of ``bfcl generate`` and ``funrl bfcl generate``
+works, so does a flat folder). Each category present is scored with funrl's checker (:mod:`.score`, the engine of
+``funrl bfcl score``, parity-tested against the official checker). Written to ``--out``:
+
+``summary.json``
+    ``{"categories": {CAT: {"accuracy", "correct", "total", "category_size", "missing", "complete", "file"}},
+    "summaries": {...}, "overall": {...}, "not_evaluated": [...], "problems": [...]}``. ``accuracy`` is
+    ``correct / total`` over the scored lines; a partial file says so (``complete`` false, ``missing`` > 0).
+``errors.json``
+    Error-type counts per category.
+``summary.md``
+    The tables, with published scores beside ours.
+``verdicts/<category>.jsonl``
+    One verdict per result line.
+``comparison.png``
+    Bars: our summaries next to the published models' (when matplotlib is installed).
+
+Summaries follow BFCL v4's formulas (``eval_runner_helper.generate_leaderboard_csv``; ../shared/reference/bfcl.md
+§4) over the components present: Non-Live AST = unweighted mean(Simple, multiple, parallel, parallel_multiple) with
+Simple = mean(simple_python, simple_java, simple_javascript); Live = mean of live_simple, live_multiple,
+live_parallel, live_parallel_multiple weighted by entry count; Irrelevance = mean(irrelevance, live_irrelevance);
+Relevance = live_relevance (not in Overall); Overall = 0.1·Non-Live + 0.1·Live + 0.1·Irrelevance + 0.3·Multi-turn +
+0.4·Agentic. BFCL counts a category that was not run as 0; here every summary lists the components it is missing
+and is computed from the ones present (``overall.score`` renormalises the weights present, ``overall.weight`` says
+how much of the formula that is), so a subset run is never mistaken for a full one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from .data import OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSION_PREFIX, find_data_dir, load_category
+from .published import PUBLISHED
+from .score import ScoreReport, score_results_file, write_verdicts
+
+__all__ = ["EvaluateError", "evaluate_results", "find_result_files", "summarise", "write_outputs"]
+
+RESULT_NAME = re.compile(rf"^{VERSION_PREFIX}_(?P<category>[a-z_]+)_result\.json$")
+
+SIMPLE = ("simple_python", "simple_java", "simple_javascript")
+NON_LIVE = ("simple", "multiple", "parallel", "parallel_multiple")
+LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
+IRRELEVANCE = ("irrelevance", "live_irrelevance")
+MULTI_TURN = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
+AGENTIC = ("web_search_base", "web_search_no_snippet", "memory_kv", "memory_vector", "memory_rec_sum")
+OVERALL_WEIGHTS = {"non_live": 0.10, "live": 0.10, "irrelevance": 0.10, "multi_turn": 0.30, "agentic": 0.40}
+
+
+class EvaluateError(ValueError):
+    """Result files that cannot be evaluated as a set (none found, one category in two files)."""
+
+
+def find_result_files(results_dir: str | os.PathLike) -> dict[str, Path]:
+    """``{category: path}`` of the BFCL result files anywhere under ``results_dir``."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise EvaluateError(f"--results {root}: not a folder")
+    found: dict[str, Path] = {}
+    for path in sorted(root.rglob(f"{VERSION_PREFIX}_*_result.json")):
+        m = RESULT_NAME.match(path.name)
+        if not m:
+            continue
+        category = m.group("category")
+        if category in found:
+            raise EvaluateError(f"two result files for {category}: {found[category]} and {path}; evaluate one model "
+                                f"folder at a time")
+        found[category] = path
+    if not found:
+        raise EvaluateError(f"no BFCL result files ({VERSION_PREFIX}_<category>_result.json) under {root}")
+    return found
+
+
+def _category_row(report: ScoreReport, path: Path) -> dict[str, Any]:
+    return {"accuracy": report.accuracy, "correct": report.correct, "total": report.scored,
+            "category_size": report.category_size, "missing": report.missing, "complete": report.missing == 0,
+            "unscored_lines": len(report.problems), "file": str(path)}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def summarise(categories: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The v4 summaries (and Overall) of per-category results, each with the components it used and lacks."""
+    acc = {c: r["accuracy"] for c, r in categories.items()}
+
+    def part(names: tuple[str, ...], values: dict[str, float]) -> tuple[list[str], list[str]]:
+        return [n for n in names if n in values], [n for n in names if n not in values]
+
+    out: dict[str, Any] = {}
+    simple_used, simple_missing = part(SIMPLE, acc)
+    level = dict(acc)
+    if simple_used:
+        level["simple"] = _mean([acc[c] for c in simple_used])
+    used, missing = part(NON_LIVE, level)
+    missing = [m if m != "simple" else "simple (simple_python, simple_java, simple_javascript)" for m in missing]
+    if simple_used:
+        missing += [f"simple: {c}" for c in simple_missing]
+    out["non_live"] = {"score": _mean([level[c] for c in used]) if used else None, "used": used,
+                       "missing": missing, "formula": "mean(simple, multiple, parallel, parallel_multiple); "
+                                                     "simple = mean(python, java, javascript)"}
+    used, missing = part(LIVE, acc)
+    total = sum(categories[c]["total"] for c in used)
+    out["live"] = {"score": sum(categories[c]["correct"] for c in used) / total if total else None, "used": used,
+                   "missing": missing, "formula": "entry-count-weighted mean of the four live AST categories"}
+    used, missing = part(IRRELEVANCE, acc)
+    out["irrelevance"] = {"score": _mean([acc[c] for c in used]) if used else None, "used": used, "missing": missing,
+                          "formula": "mean(irrelevance, live_irrelevance)"}
+    out["relevance"] = {"score": acc.get("live_relevance"), "used": [c for c in ("live_relevance",) if c in acc],
+                        "missing": [c for c in ("live_relevance",) if c not in acc], "formula": "live_relevance "
+                                                                                            "(not in Overall)"}
+    for name, names in (("multi_turn", MULTI_TURN), ("agentic", AGENTIC)):
+        used, missing = part(names, acc)
+        out[name] = {"score": _mean([acc[c] for c in used]) if used else None, "used": used, "missing": missing,
+                     "formula": "mean of its categories" + (" (web search and memory)" if name == "agentic" else "")}
+    present = {k: w for k, w in OVERALL_WEIGHTS.items() if out[k]["score"] is not None}
+    weight = sum(present.values())
+    overall = {"score": sum(out[k]["score"] * w for k, w in present.items()) / weight if weight else None,
+               "weight": round(weight, 4), "used": sorted(present, key=list(OVERALL_WEIGHTS).index),
+               "missing": [k for k in OVERALL_WEIGHTS if k not in present],
+               "formula": "0.1 non_live + 0.1 live + 0.1 irrelevance + 0.3 multi_turn + 0.4 agentic; score "
+                          "renormalised over the weight present"}
+    return {"summaries": out, "overall": overall}
+
+
+def evaluate_results(results_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
+                     strip_thinking: bool = False, underscore_to_dot: bool = False,
+                     ) -> tuple[dict[str, Any], dict[str, ScoreReport]]:
+    """(summary dict, reports per category) for the result files under ``results_dir``."""
+    files = find_result_files(results_dir)
+    data = find_data_dir(data_dir)
+    categories, reports, problems, not_scored = {}, {}, [], {}
+    for category, path in files.items():
+        if category not in SUPPORTED_CATEGORIES:
+            why = ("multi-turn and agentic categories need BFCL's executable environments, which funrl does not "
+                   "run yet" if category in OTHER_CATEGORIES and not category.startswith("simple_")
+                   else "Java/JavaScript answers need BFCL's tree-sitter checkers"
+                   if category.startswith("simple_") else "not a BFCL v4 category")
+            not_scored[category] = f"{path}: {why}"
+            continue
+        report = score_results_file(category, path, entries=load_category(category, data),
+                                    strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot)
+        reports[category] = report
+        categories[category] = _category_row(report, path)
+        problems += report.problems
+    every = SUPPORTED_CATEGORIES + OTHER_CATEGORIES
+    summary = {"bfcl_version": VERSION_PREFIX, "results": str(results_dir), "strip_think": strip_thinking,
+               "categories": categories, **summarise(categories),
+               "not_evaluated": [c for c in every if c not in categories],
+               "found_but_not_scored": not_scored, "problems": problems}
+    return summary, reports
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.2f}"
+
+
+def markdown(summary: dict[str, Any], label: str = "this model") -> str:
+    lines = [f"# BFCL v4 evaluation: {label}", "", f"Results: `{summary['results']}`"
+             + (" (leading think blocks stripped)" if summary["strip_think"] else ""), "",
+             "| category | accuracy (%) | correct | scored | entries | complete |", "|---|---|---|---|---|---|"]
+    for c, r in summary["categories"].items():
+        lines.append(f"| {c} | {_pct(r['accuracy'])} | {r['correct']} | {r['total']} | {r['category_size']} | "
+                     f"{'yes' if r['complete'] else 'no, ' + str(r['missing']) + ' missing'} |")
+    lines += ["", "| summary | score (%) | from | missing |", "|---|---|---|---|"]
+    for name, s in [*summary["summaries"].items(), ("overall", summary["overall"])]:
+        extra = f" (weight {s['weight']} of 1)" if name == "overall" else ""
+        lines.append(f"| {name} | {_pct(s['score'])}{extra} | {', '.join(s['used']) or '—'} | "
+                     f"{', '.join(s['missing']) or '—'} |")
+    lines += ["", "Published scores (each on the BFCL version named; v3 Live includes (ir)relevance, v2/v3/v4 "
+              "summaries are not comparable one to one):", "",
+              "| model | BFCL | board | Non-Live (%) | Live (%) | Irrelevance (%) | Overall (%) |", "|---|---|---|---|---|---|---|"]
+    for p in PUBLISHED:
+        lines.append(f"| {p['model']} | {p['bfcl']} | {p['board']} | {p.get('non_live', '—')} | {p.get('live', '—')} "
+                     f"| {p.get('irrelevance', '—')} | {p.get('overall', '—')} |")
+    if summary["not_evaluated"]:
+        lines += ["", "Not evaluated (no result file): " + ", ".join(summary["not_evaluated"])]
+    for c, why in summary["found_but_not_scored"].items():
+        lines.append(f"- {c}: not scored — {why}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_comparison(summary: dict[str, Any], out: str | os.PathLike, label: str = "this model") -> None:
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ours = [summary["summaries"][k]["score"] for k in ("non_live", "live")]
+    rows = [(label, "v4 (funrl)", *(None if x is None else 100 * x for x in ours))]
+    rows += [(p["model"], p["bfcl"], p.get("non_live"), p.get("live")) for p in PUBLISHED]
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.5))
+    ys = range(len(rows))
+    for offset, idx, name, color in ((-0.2, 2, "Non-Live AST", "tab:blue"), (0.2, 3, "Live", "tab:orange")):
+        vals = [r[idx] or 0 for r in rows]
+        ax.barh([y + offset for y in ys], vals, height=0.38, label=name, color=color)
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels([f"{r[0]}  [{r[1]}]" for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("accuracy (%)")
+    ax.set_xlim(0, 100)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("BFCL: this run vs published scores (versions differ: see labels)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(summary: dict[str, Any], reports: dict[str, ScoreReport], out: str | os.PathLike, *,
+                  label: str = "this model", plot: bool = True) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    errors = {c: dict(r.error_counts.most_common()) for c, r in reports.items()}
+    (out / "errors.json").write_text(json.dumps(errors, indent=1) + "\n", encoding="utf-8")
+    (out / "summary.md").write_text(markdown(summary, label), encoding="utf-8")
+    for c, r in reports.items():
+        write_verdicts(r, out / "verdicts" / f"{c}.jsonl")
+    if plot:
+        try:
+            plot_comparison(summary, out / "comparison.png", label)
+        except ImportError:
+            pass
+    return out
