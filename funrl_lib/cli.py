@@ -1,6 +1,7 @@
 """``funrl`` command line (also ``python -m funrl_lib``).
 
     funrl bfcl score --category CAT --results RESULT.jsonl [--out VERDICTS.jsonl] [--data-dir DIR]
+    funrl bfcl generate --model PATH_OR_NAME --backend hf|vllm|openai --categories CAT[,...] --out DIR [--limit N]
     funrl bfcl evaluate --results DIR --out OUT [--label NAME] [--strip-think] [--data-dir DIR]
     funrl bfcl info [--data-dir DIR]
     funrl decode [--format python|json|hermes|openai|auto] [TEXT | -]
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--underscore-to-dot", action="store_true",
                     help="expect '.' in function names as '_' (BFCL's setting for OpenAI-style FC models)")
     _add_data_dir(ev)
+    from .bfcl.generate import add_generate_parser
+    _add_data_dir(add_generate_parser(bsub))
     info = bsub.add_parser("info", help="where the BFCL data is, its version and category sizes")
     _add_data_dir(info)
 
@@ -95,8 +98,13 @@ def _bfcl_score(args: argparse.Namespace) -> int:
 
     data_dir = find_data_dir(args.data_dir)
     try:
-        report = score_results_file(args.category, args.results, data_dir=data_dir, strip_thinking=args.strip_think,
-                                    underscore_to_dot=args.underscore_to_dot)
+        from .bfcl.multi_turn import MULTI_TURN_CATEGORIES, score_multi_turn_file
+        if args.category in MULTI_TURN_CATEGORIES:  # runs on BFCL's simulated backends with its official checker
+            report = score_multi_turn_file(args.category, args.results, data_dir=data_dir,
+                                           strip_thinking=args.strip_think)
+        else:
+            report = score_results_file(args.category, args.results, data_dir=data_dir,
+                                        strip_thinking=args.strip_think, underscore_to_dot=args.underscore_to_dot)
     except FileNotFoundError:
         print(f"funrl: error: --results {args.results}: file not found", file=sys.stderr)
         return 2
@@ -190,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "bfcl":
+            if args.bfcl_command == "generate":
+                from .bfcl.generate import run_cli as run_generate
+                return run_generate(args)
             if args.bfcl_command == "evaluate":
                 return _bfcl_evaluate(args)
             return _bfcl_score(args) if args.bfcl_command == "score" else _bfcl_info(args)

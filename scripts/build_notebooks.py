@@ -1,4 +1,5 @@
-"""Build the notebooks (01 API pool, 02 dialogs, 03 verification, 04 entropy-guided GRPO) from the cell lists below.
+"""Build the notebooks (01 API pool, 02 dialogs, 03 verification, 04 entropy-guided GRPO, 05 BFCL evaluation) from
+the cell lists below.
 
 The notebooks are generated, not edited by hand, so that they review as Python: change a cell here, run
 ``python scripts/build_notebooks.py``, commit both. The output is deterministic (fixed cell ids, sorted keys, no
@@ -808,7 +809,9 @@ NB04 = [
     RUN_DIR = OUT / "runs" / "tiny-cpu"
     overrides = [f"output_dir={RUN_DIR}"]
     if SMOKE:
-        overrides += ["model.tiny.corpus_dialogs=150", "model.tiny.vocab_size=1024", "data.synth_apis=60",
+        overrides += ["model.tiny.corpus_dialogs=150", "model.tiny.vocab_size=1024", "model.tiny.hidden_size=64",
+                      "model.tiny.intermediate_size=128", "model.tiny.num_hidden_layers=2",
+                      "model.tiny.num_attention_heads=2", "model.tiny.num_key_value_heads=1", "data.synth_apis=60",
                       "data.synth_dialogs=80", "sft.max_steps=3", "sft.save_steps=2", "grpo.max_steps=2",
                       "grpo.num_generations=4", "grpo.per_device_train_batch_size=4",
                       "grpo.max_completion_length=24", "grpo.save_steps=1"]
@@ -942,8 +945,194 @@ NB04 = [
 ]
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# 05: BFCL evaluation
+# ---------------------------------------------------------------------------------------------------------------
+
+NB05 = [
+    header("05_bfcl_evaluation.ipynb", "05 · BFCL v4 evaluation", """
+    Turns a model into BFCL v4 numbers that mean what the leaderboard's mean: generation with BFCL's own prompt
+    (or the FunRL think prompt) into result files in BFCL's layout, then scoring with funrl's checker (parity-tested
+    against the official one; multi-turn entries run on BFCL's own simulated backends and official checker), the
+    v4 summaries for the categories present, and published scores beside ours.
+
+    Here: the tiny models of `04_entropy_grpo.ipynb` (untrained base, SFT, GRPO, EGPO) on a stratified subset, on a
+    CPU. The GPU section does the same for Qwen2.5-Coder-7B-Instruct and its EGPO LoRA.
+
+    Library: `funrl_lib.bfcl` (`generate.py`, `evaluate.py`, `multi_turn.py`, `prompts.py`, `published.py`);
+    commands `funrl bfcl generate` and `funrl bfcl evaluate`.
+    """),
+    *install("matplotlib transformers==5.17.0 trl==1.14.2 peft==0.21.2 datasets==4.8.5 accelerate==1.15.0"),
+    md("""
+    ## Parameters
+
+    `FUNRL_SMOKE=1` shrinks everything (the tests use it); `FUNRL_OUT` moves the outputs (default `outputs/`). The
+    models come from `OUT/runs/tiny-cpu/` (notebook 04); a missing one is trained here at smoke size.
+    """),
+    code("""
+    import os
+    from pathlib import Path
+
+    SMOKE = os.environ.get("FUNRL_SMOKE") == "1"
+    OUT = Path(os.environ.get("FUNRL_OUT", "outputs"))
+    RUN_DIR = OUT / "runs" / "tiny-cpu"
+    EVAL_DIR = OUT / "bfcl" / "tiny-cpu"
+    SINGLE_TURN = (["simple_python", "irrelevance"] if SMOKE else
+                   ["simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance", "live_simple",
+                    "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance", "live_relevance"])
+    PER_CATEGORY = 2 if SMOKE else 10          # stratified: spread evenly over each category
+    MULTI_TURN, MULTI_TURN_N = ["multi_turn_base"], (1 if SMOKE else 4)
+    MAX_NEW_TOKENS = 24 if SMOKE else 96
+    print(f"SMOKE={SMOKE}  models from {RUN_DIR}  results under {EVAL_DIR}")
+    """),
+    md("""
+    ## The models
+
+    The untrained tiny model, and the SFT, GRPO and EGPO policies trained from it. If notebook 04 has not run, a
+    smoke-size version of its training runs here (same library calls, tiny sizes), so this notebook also stands
+    alone.
+    """),
+    code("""
+    import dataclasses
+    from funrl_lib.train.config import load_config
+    from funrl_lib.train.run import run_sft, run_train
+
+    overrides = [f"output_dir={RUN_DIR}"]
+    if SMOKE:
+        overrides += ["model.tiny.corpus_dialogs=150", "model.tiny.vocab_size=1024", "model.tiny.hidden_size=64",
+                      "model.tiny.intermediate_size=128", "model.tiny.num_hidden_layers=2",
+                      "model.tiny.num_attention_heads=2", "model.tiny.num_key_value_heads=1", "data.synth_apis=60",
+                      "data.synth_dialogs=80", "sft.max_steps=3", "sft.save_steps=2", "grpo.max_steps=2",
+                      "grpo.num_generations=4", "grpo.per_device_train_batch_size=4",
+                      "grpo.max_completion_length=24", "grpo.save_steps=1"]
+    cfg = load_config("configs/tiny-cpu.yaml", overrides)
+    MODELS = {"base": RUN_DIR / "tiny-model", "sft": RUN_DIR / "sft" / "final"}
+    if not (MODELS["sft"] / "done.json").exists():
+        print("no trained models under", RUN_DIR, "- training them at smoke size (04_entropy_grpo.ipynb is the story)")
+        run_sft(cfg)
+    for mode in ("grpo", "egpo"):
+        MODELS[mode] = run_train(dataclasses.replace(cfg, egpo=dataclasses.replace(cfg.egpo, advantage_mode=mode)))
+    MODELS
+    """),
+    md("""
+    ## Generate
+
+    BFCL's prompting mode would be `prompt="bfcl"`; these models were trained with the FunRL think prompt, so they
+    are asked with it (`prompt="funrl"`: BFCL's function docs inside the FunRL template) and the leading
+    `<think>…</think>` is stripped from `result` before scoring (the raw text stays in `result_raw`). Re-running the
+    cell skips what is already generated. Same as
+    `funrl bfcl generate --model DIR --backend hf --prompt funrl --categories ... --limit N --stratified --out DIR`.
+    """),
+    code("""
+    import torch
+    from funrl_lib.bfcl.generate import generate
+
+    torch.manual_seed(0)
+    for name, path in MODELS.items():
+        generate(str(path), backend="hf", categories=SINGLE_TURN, limit=PER_CATEGORY, stratified=True, seed=0,
+                 prompt="funrl", batch_size=8, max_new_tokens=MAX_NEW_TOKENS, temperature=0.0, model_name=name,
+                 out=EVAL_DIR, progress=not SMOKE)
+        # multi-turn runs on BFCL's simulated backends with BFCL's own prompt (the loop executes every decoded call)
+        generate(str(path), backend="hf", categories=MULTI_TURN, limit=MULTI_TURN_N, stratified=True, seed=0,
+                 prompt="bfcl", batch_size=1, max_new_tokens=MAX_NEW_TOKENS, temperature=0.0,
+                 model_name=f"{name}-multi-turn", out=EVAL_DIR, progress=False)
+    sorted(str(p.relative_to(EVAL_DIR)) for p in EVAL_DIR.rglob("BFCL_v4_*_result.json"))[:6]
+    """),
+    md("""
+    ## Evaluate
+
+    Every result file under a model's folder is scored; `summary.json` holds per-category accuracy and counts and
+    the v4 summaries computed over the categories present (the ones missing are named, never counted as 0). A
+    subset of a category is marked partial.
+    """),
+    code("""
+    import json
+    from funrl_lib.bfcl.evaluate import evaluate_results, write_outputs
+
+    summaries = {}
+    for name in MODELS:
+        summary, reports = evaluate_results(EVAL_DIR / name)
+        mt, _ = evaluate_results(EVAL_DIR / f"{name}-multi-turn")
+        summary["categories"].update(mt["categories"])
+        summaries[name] = summary
+        write_outputs(summary, reports, EVAL_DIR / "scores" / name, label=f"tiny {name}", plot=(name == "egpo"))
+
+    cats = [c for c in SINGLE_TURN + MULTI_TURN if c in summaries["egpo"]["categories"]]
+    print(f"{'category':<24}" + "".join(f"{m:>9}" for m in MODELS) + "   (accuracy %, n per category)")
+    for c in cats:
+        row = [summaries[m]["categories"][c] for m in MODELS]
+        print(f"{c:<24}" + "".join(f"{100 * r['accuracy']:9.1f}" for r in row) + f"   n={row[0]['total']}")
+    for s in ("non_live", "live", "irrelevance", "relevance"):
+        vals = [summaries[m]["summaries"][s]["score"] for m in MODELS]
+        if vals[0] is not None:
+            print(f"{'[' + s + ']':<24}" + "".join(f"{100 * v:9.1f}" for v in vals))
+    """),
+    md("""
+    The same as a chart, and BFCL's published scores beside the EGPO model (`summary.md` and `comparison.png` under
+    `OUT/bfcl/tiny-cpu/scores/egpo/`). At this scale the tiny models mostly score on irrelevance, where an answer
+    that is not a call counts as a correct refusal (BFCL's rule); exact calls on BFCL's real APIs are beyond a
+    model of a few million weights trained for minutes. The numbers are what they are; the pipeline is the point.
+    """),
+    code("""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    width = 0.8 / len(MODELS)
+    for k, m in enumerate(MODELS):
+        ax.bar([i + k * width for i in range(len(cats))],
+               [100 * summaries[m]["categories"][c]["accuracy"] for c in cats], width, label=m)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(cats))])
+    ax.set_xticklabels(cats, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"BFCL v4, stratified subset ({PER_CATEGORY} per category), tiny models")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    FIGURE = EVAL_DIR / "tiny_models.png"
+    fig.savefig(FIGURE, dpi=110)
+    print((EVAL_DIR / "scores" / "egpo" / "summary.md").read_text().split("Published scores")[0][-900:])
+    """),
+    md("""
+    ## On a GPU: Qwen2.5-Coder-7B-Instruct and its EGPO LoRA
+
+    The paper's base model, in BFCL's prompting mode, against the same model with the LoRA that
+    `configs/qwen2.5-coder-7b-unsloth.yaml` trains (asked with the FunRL prompt it was trained on). vLLM does the
+    generation (`pip install vllm`); the full single-turn set takes minutes on an A100/H100. The cell runs only
+    where CUDA is available.
+    """),
+    code("""
+    if torch.cuda.is_available():
+        gpu_out = OUT / "bfcl" / "qwen2.5-coder-7b"
+        lora = OUT / "runs" / "qwen2.5-coder-7b-egpo" / "egpo" / "final"
+        generate("Qwen/Qwen2.5-Coder-7B-Instruct", backend="vllm", categories="single_turn", prompt="bfcl",
+                 model_name="Qwen2.5-Coder-7B-Instruct", out=gpu_out)
+        if lora.exists():
+            generate(str(lora), backend="vllm", categories="single_turn", prompt="funrl",
+                     model_name="Qwen2.5-Coder-7B-EGPO", out=gpu_out)
+        for name in ("Qwen2.5-Coder-7B-Instruct", "Qwen2.5-Coder-7B-EGPO"):
+            if (gpu_out / name).exists():
+                summary, reports = evaluate_results(gpu_out / name)
+                write_outputs(summary, reports, gpu_out / "scores" / name, label=name)
+                print(name, {k: v["score"] for k, v in summary["summaries"].items()})
+    else:
+        print("no CUDA GPU here: skipping the Qwen2.5-Coder-7B evaluation")
+    """),
+    md("""
+    ## What this notebook wrote
+
+    Result files in BFCL's layout under `OUT/bfcl/tiny-cpu/<model>/`, the scores (`summary.json`, `summary.md`,
+    `errors.json`, `verdicts/`, `comparison.png`) under `OUT/bfcl/tiny-cpu/scores/<model>/`, and the chart
+    `tiny_models.png`. The official `bfcl evaluate` can read the same result files.
+    """),
+    code("""
+    for p in [EVAL_DIR / "egpo", EVAL_DIR / "scores" / "egpo" / "summary.json",
+              EVAL_DIR / "scores" / "egpo" / "comparison.png", FIGURE]:
+        print(f"{str(p.relative_to(EVAL_DIR)):<32} {'ok' if p.exists() else 'MISSING'}")
+    """),
+]
+
+
 NOTEBOOKS = {"01_api_pool.ipynb": NB01, "02_dialog_synthesis.ipynb": NB02, "03_verification.ipynb": NB03,
-             "04_entropy_grpo.ipynb": NB04}
+             "04_entropy_grpo.ipynb": NB04, "05_bfcl_evaluation.ipynb": NB05}
 
 
 def build(cells: list[tuple[str, str]], stem: str) -> str:

@@ -76,6 +76,10 @@ def test_summaries_by_hand():
     assert round(0.1 * 87.10 + 0.1 * 77.42 + 0.1 * 90.79 + 0.3 * 38.38 + 0.4 * (8.50 + 18.49) / 2, 2) == 42.44
 
 
+def errors_of(out: Path, category: str) -> dict:
+    return json.loads((out / "errors.json").read_text())[category]
+
+
 def test_partial_and_missing_categories_are_reported(tmp_path, capsys):
     entries = load_category("simple_python")
     first = list(entries.values())[:10]
@@ -87,6 +91,8 @@ def test_partial_and_missing_categories_are_reported(tmp_path, capsys):
     (res / "BFCL_v4_simple_python_result.json").write_text("\n".join(lines) + "\n")
     _write(tmp_path / "res" / "m" / "multi_turn" / "BFCL_v4_multi_turn_base_result.json",
            [{"id": "multi_turn_base_0", "result": [[["ls()"]]]}])
+    _write(tmp_path / "res" / "m" / "agentic" / "BFCL_v4_web_search_base_result.json",
+           [{"id": "web_search_base_0", "result": [["{'answer': 'x'}"]]}])
     (tmp_path / "res" / "notes_result.json").write_text("not a BFCL file name")
 
     assert main(["bfcl", "evaluate", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "out")]) == 0
@@ -97,8 +103,16 @@ def test_partial_and_missing_categories_are_reported(tmp_path, capsys):
     assert not row["complete"] and row["missing"] == len(entries) - 10 and row["unscored_lines"] == 1
     assert "PARTIAL" in captured.out and "BFCL_v4_simple_python_result.json:11: not valid JSON" in captured.err
     assert "multiple" in summary["not_evaluated"] and "live_simple" in summary["not_evaluated"]
-    assert "executable environments" in summary["found_but_not_scored"]["multi_turn_base"]
-    assert "multi_turn_base: not scored" in captured.err
+    # multi-turn files are scored by BFCL's official multi-turn checker: one line of 200, and that line fails (a
+    # single turn where the entry has several: BFCL's force-termination check)
+    mt = summary["categories"]["multi_turn_base"]
+    assert (mt["correct"], mt["total"], mt["category_size"], mt["complete"]) == (0, 1, 200, False)
+    assert "multi_turn_base" not in summary["found_but_not_scored"]
+    assert summary["summaries"]["multi_turn"]["used"] == ["multi_turn_base"]
+    assert errors_of(tmp_path / "out", "multi_turn_base") == {"multi_turn:force_terminated": 1}
+    assert "multi_turn_base: not scored" not in captured.err and "PARTIAL: 199 of 200" in captured.out
+    assert "agentic environments" in summary["found_but_not_scored"]["web_search_base"]
+    assert "web_search_base: not scored" in captured.err
     errors = json.loads((tmp_path / "out" / "errors.json").read_text())
     assert sum(errors["simple_python"].values()) == 3  # two wrong answers and the broken line
     md = (tmp_path / "out" / "summary.md").read_text()

@@ -5,6 +5,7 @@ BFCL's prompt code (bfcl_eval/model_handler/utils.py) imports its Java/JavaScrip
 """
 
 import copy
+import importlib.util
 import sys
 import types
 
@@ -18,9 +19,7 @@ from funrl_lib.bfcl.prompts import execution_results_message, with_bfcl_system_p
 def bfcl_utils():
     stubs = {"bfcl_eval.model_handler.parser.java_parser": {"parse_java_function_call": None},
              "bfcl_eval.model_handler.parser.js_parser": {"parse_javascript_function_call": None}}
-    try:
-        import tenacity  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("tenacity") is None:
         stubs["tenacity"] = {n: (lambda *a, **k: (lambda f: f)) for n in
                              ("retry", "retry_if_exception_type", "stop_after_attempt", "wait_random_exponential",
                               "retry_if_exception_message", "wait_exponential", "before_sleep_log")}

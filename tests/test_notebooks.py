@@ -65,7 +65,7 @@ def test_notebooks_match_the_build_script():
 
 
 def test_committed_notebooks_have_no_outputs():
-    for name in [*EXPECTED, "04_entropy_grpo.ipynb"]:
+    for name in [*EXPECTED, "04_entropy_grpo.ipynb", "05_bfcl_evaluation.ipynb"]:
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "code":
@@ -139,5 +139,30 @@ def test_training_notebook_runs_in_smoke_mode(tmp_path, monkeypatch):
         assert (run / f).is_file(), f
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "no CUDA GPU here" in text and "[reward" in text
+    after = _repo_state()
+    assert not sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+
+
+@pytest.mark.slow
+def test_bfcl_notebook_runs_in_smoke_mode(tmp_path, monkeypatch):
+    """05 trains its models at smoke size when 04 has not run, generates BFCL result files for each (single-turn and
+    one multi-turn entry), scores them and writes the tables and charts under FUNRL_OUT/bfcl/tiny-cpu."""
+    out = tmp_path / "out"
+    _use_this_python(tmp_path, monkeypatch)
+    monkeypatch.setenv("FUNRL_SMOKE", "1")
+    monkeypatch.setenv("FUNRL_OUT", str(out))
+    before = _repo_state()
+    nb = _run("05_bfcl_evaluation.ipynb")
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors[:1]
+    ev = out / "bfcl" / "tiny-cpu"
+    for model in ("base", "sft", "grpo", "egpo"):
+        assert (ev / model / "non_live" / "BFCL_v4_simple_python_result.json").is_file()
+        assert (ev / f"{model}-multi-turn" / "multi_turn" / "BFCL_v4_multi_turn_base_result.json").is_file()
+        summary = json.loads((ev / "scores" / model / "summary.json").read_text())
+        assert summary["categories"]["simple_python"]["total"] == 2
+    assert (ev / "scores" / "egpo" / "comparison.png").is_file() and (ev / "tiny_models.png").is_file()
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "no CUDA GPU here" in text and "multi_turn_base" in text
     after = _repo_state()
     assert not sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))

@@ -132,6 +132,9 @@ def _read_jsonl(path: Path) -> list[dict]:
 def check_category(category: str) -> None:
     if category in SUPPORTED_CATEGORIES:
         return
+    if category.startswith("multi_turn_"):
+        raise BFCLDataError(f"category {category!r} is multi-turn: load it with funrl_lib.bfcl.multi_turn."
+                            f"load_multi_turn (entries run on BFCL's simulated backends)")
     if category in OTHER_CATEGORIES:
         raise BFCLDataError(f"category {category!r} is not scored by funrl's checker (it covers the Python "
                             f"single-turn categories: {', '.join(SUPPORTED_CATEGORIES)})")

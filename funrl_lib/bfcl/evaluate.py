@@ -2,8 +2,9 @@
 
 Result files are found anywhere under ``--results`` by their BFCL names (``BFCL_v4_<category>_result.json``, one
 ``{"id", "result"}`` per line; the layout ``<model>/<group>/...`` of ``bfcl generate`` and ``funrl bfcl generate``
-works, so does a flat folder). Each category present is scored with funrl's checker (:mod:`.score`, the engine of
-``funrl bfcl score``, parity-tested against the official checker). Written to ``--out``:
+works, so does a flat folder). Each single-turn category present is scored with funrl's checker (:mod:`.score`, the
+engine of ``funrl bfcl score``, parity-tested against the official checker); each multi-turn category with BFCL's
+own executable backends and official multi-turn checker (:mod:`.multi_turn`). Written to ``--out``:
 
 ``summary.json``
     ``{"categories": {CAT: {"accuracy", "correct", "total", "category_size", "missing", "complete", "file"}},
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSION_PREFIX, find_data_dir, load_category
+from .multi_turn import MULTI_TURN_CATEGORIES, score_multi_turn_file
 from .published import PUBLISHED
 from .score import ScoreReport, score_results_file, write_verdicts
 
@@ -138,15 +140,20 @@ def evaluate_results(results_dir: str | os.PathLike, *, data_dir: str | os.PathL
     data = find_data_dir(data_dir)
     categories, reports, problems, not_scored = {}, {}, [], {}
     for category, path in files.items():
-        if category not in SUPPORTED_CATEGORIES:
-            why = ("multi-turn and agentic categories need BFCL's executable environments, which funrl does not "
-                   "run yet" if category in OTHER_CATEGORIES and not category.startswith("simple_")
-                   else "Java/JavaScript answers need BFCL's tree-sitter checkers"
-                   if category.startswith("simple_") else "not a BFCL v4 category")
+        if category in MULTI_TURN_CATEGORIES:
+            # BFCL's own backends and official checker; decoding as BFCL's (underscore_to_dot is for FC models)
+            report = score_multi_turn_file(category, path, data_dir=data, strip_thinking=strip_thinking)
+        elif category in SUPPORTED_CATEGORIES:
+            report = score_results_file(category, path, entries=load_category(category, data),
+                                        strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot)
+        else:
+            why = ("agentic categories (web search, memory) need BFCL's agentic environments, which funrl does not "
+                   "run yet" if category in AGENTIC
+                   else "Java/JavaScript answers need BFCL's tree-sitter checkers" if category.startswith("simple_")
+                   else "BFCL's non-scoring format-sensitivity category is not scored by funrl"
+                   if category in OTHER_CATEGORIES else "not a BFCL v4 category")
             not_scored[category] = f"{path}: {why}"
             continue
-        report = score_results_file(category, path, entries=load_category(category, data),
-                                    strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot)
         reports[category] = report
         categories[category] = _category_row(report, path)
         problems += report.problems
