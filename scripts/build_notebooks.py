@@ -802,19 +802,14 @@ NB04 = [
     code("""
     import os
     from pathlib import Path
-    from funrl_lib.train.config import load_config
+    from funrl_lib.train.config import SMOKE_OVERRIDES, load_config
 
     SMOKE = os.environ.get("FUNRL_SMOKE") == "1"
     OUT = Path(os.environ.get("FUNRL_OUT", "outputs"))
     RUN_DIR = OUT / "runs" / "tiny-cpu"
     overrides = [f"output_dir={RUN_DIR}"]
     if SMOKE:
-        overrides += ["model.tiny.corpus_dialogs=150", "model.tiny.vocab_size=1024", "model.tiny.hidden_size=64",
-                      "model.tiny.intermediate_size=128", "model.tiny.num_hidden_layers=2",
-                      "model.tiny.num_attention_heads=2", "model.tiny.num_key_value_heads=1", "data.synth_apis=60",
-                      "data.synth_dialogs=80", "sft.max_steps=3", "sft.save_steps=2", "grpo.max_steps=2",
-                      "grpo.num_generations=4", "grpo.per_device_train_batch_size=4",
-                      "grpo.max_completion_length=24", "grpo.save_steps=1"]
+        overrides += SMOKE_OVERRIDES
     cfg = load_config("configs/tiny-cpu.yaml", overrides)
     print(f"SMOKE={SMOKE}  run directory: {cfg.run_dir}")
     print(f"GRPO: lr {cfg.grpo.learning_rate}, {cfg.grpo.num_generations} rollouts, T={cfg.grpo.temperature}, "
@@ -994,17 +989,12 @@ NB05 = [
     """),
     code("""
     import dataclasses
-    from funrl_lib.train.config import load_config
+    from funrl_lib.train.config import SMOKE_OVERRIDES, load_config
     from funrl_lib.train.run import run_sft, run_train
 
     overrides = [f"output_dir={RUN_DIR}"]
     if SMOKE:
-        overrides += ["model.tiny.corpus_dialogs=150", "model.tiny.vocab_size=1024", "model.tiny.hidden_size=64",
-                      "model.tiny.intermediate_size=128", "model.tiny.num_hidden_layers=2",
-                      "model.tiny.num_attention_heads=2", "model.tiny.num_key_value_heads=1", "data.synth_apis=60",
-                      "data.synth_dialogs=80", "sft.max_steps=3", "sft.save_steps=2", "grpo.max_steps=2",
-                      "grpo.num_generations=4", "grpo.per_device_train_batch_size=4",
-                      "grpo.max_completion_length=24", "grpo.save_steps=1"]
+        overrides += SMOKE_OVERRIDES
     cfg = load_config("configs/tiny-cpu.yaml", overrides)
     MODELS = {"base": RUN_DIR / "tiny-model", "sft": RUN_DIR / "sft" / "final"}
     if not (MODELS["sft"] / "done.json").exists():

@@ -58,6 +58,21 @@ def _run(name: str):
     return nb
 
 
+def _run_smoke_alone(name: str, out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run one notebook in smoke mode with FUNRL_OUT=out; assert no cell failed and nothing was written into the
+    repository; return the text its cells printed."""
+    _use_this_python(tmp_path, monkeypatch)
+    monkeypatch.setenv("FUNRL_SMOKE", "1")
+    monkeypatch.setenv("FUNRL_OUT", str(out))
+    before = _repo_state()
+    nb = _run(name)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors[:1]
+    after = _repo_state()
+    assert not sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
 def test_notebooks_match_the_build_script():
     r = subprocess.run([sys.executable, "scripts/build_notebooks.py", "--check"], cwd=ROOT, capture_output=True,
                        text=True)
@@ -126,21 +141,12 @@ def test_training_notebook_runs_in_smoke_mode(tmp_path, monkeypatch):
     """04 trains the tiny model (SFT, then GRPO and EGPO) at smoke size and leaves both policies, their logs and the
     plot under FUNRL_OUT/runs/tiny-cpu; its GPU cell takes the no-GPU branch."""
     out = tmp_path / "out"
-    _use_this_python(tmp_path, monkeypatch)
-    monkeypatch.setenv("FUNRL_SMOKE", "1")
-    monkeypatch.setenv("FUNRL_OUT", str(out))
-    before = _repo_state()
-    nb = _run("04_entropy_grpo.ipynb")
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors, errors[:1]
+    text = _run_smoke_alone("04_entropy_grpo.ipynb", out, tmp_path, monkeypatch)
     run = out / "runs" / "tiny-cpu"
     for f in ("sft/final/done.json", "grpo/final/done.json", "egpo/final/done.json", "grpo/log.jsonl",
               "egpo/log.jsonl", "training.png"):
         assert (run / f).is_file(), f
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "no CUDA GPU here" in text and "[reward" in text
-    after = _repo_state()
-    assert not sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
 
 
 @pytest.mark.slow
@@ -148,13 +154,7 @@ def test_bfcl_notebook_runs_in_smoke_mode(tmp_path, monkeypatch):
     """05 trains its models at smoke size when 04 has not run, generates BFCL result files for each (single-turn and
     one multi-turn entry), scores them and writes the tables and charts under FUNRL_OUT/bfcl/tiny-cpu."""
     out = tmp_path / "out"
-    _use_this_python(tmp_path, monkeypatch)
-    monkeypatch.setenv("FUNRL_SMOKE", "1")
-    monkeypatch.setenv("FUNRL_OUT", str(out))
-    before = _repo_state()
-    nb = _run("05_bfcl_evaluation.ipynb")
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors, errors[:1]
+    text = _run_smoke_alone("05_bfcl_evaluation.ipynb", out, tmp_path, monkeypatch)
     ev = out / "bfcl" / "tiny-cpu"
     for model in ("base", "sft", "grpo", "egpo"):
         assert (ev / model / "non_live" / "BFCL_v4_simple_python_result.json").is_file()
@@ -162,7 +162,4 @@ def test_bfcl_notebook_runs_in_smoke_mode(tmp_path, monkeypatch):
         summary = json.loads((ev / "scores" / model / "summary.json").read_text())
         assert summary["categories"]["simple_python"]["total"] == 2
     assert (ev / "scores" / "egpo" / "comparison.png").is_file() and (ev / "tiny_models.png").is_file()
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "no CUDA GPU here" in text and "multi_turn_base" in text
-    after = _repo_state()
-    assert not sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))

@@ -46,7 +46,6 @@ import functools
 import importlib
 import inspect
 import itertools
-import json
 import os
 import re
 import uuid
@@ -56,9 +55,9 @@ from types import ModuleType
 from typing import Any, Callable, Iterable
 
 from ..calls import SPLAT_KEY, DecodeError, decode_calls, strip_think
-from .data import INSTALL_HINT, VERSION_PREFIX, BFCLDataError, find_data_dir
+from .data import INSTALL_HINT, VERSION_PREFIX, BFCLDataError, _read_jsonl, find_data_dir
 from .prompts import MISSED_FUNCTIONS_MESSAGE, execution_results_message, with_bfcl_system_prompt
-from .score import ScoreReport
+from .score import LineProblem, ScoreReport, score_lines
 
 __all__ = ["MAXIMUM_STEP_LIMIT", "MULTI_TURN_CATEGORIES", "REFUSED_CALL", "MultiTurnEntry", "execution_strings",
            "load_multi_turn", "run_entry", "score_multi_turn", "score_multi_turn_file"]
@@ -146,21 +145,6 @@ class MultiTurnEntry:
     def long_context(self) -> bool:
         """BFCL loads the long-context scenarios when the category name says so (``"long_context" in category``)."""
         return "long_context" in self.category or "composite" in self.category
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise BFCLDataError(f"{path}: file not found")
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise BFCLDataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-    return rows
 
 
 def _check_category(category: str) -> None:
@@ -460,55 +444,16 @@ def score_multi_turn(category: str, result_lines: Iterable[str], *, entries: dic
     _check_category(category)
     if entries is None:
         entries = load_multi_turn(category, data_dir)
-    report = ScoreReport(category, len(entries))
-    first_seen: dict[str, int] = {}
-    for lineno, line in enumerate(result_lines, 1):
-        if not line.strip():
-            continue
-
-        def problem(error_type: str, message: str, entry_id: Any = None) -> None:
-            text = f"{source}:{lineno}: {message}"
-            report.problems.append(text)
-            report.verdicts.append({"id": entry_id, "valid": False, "error_type": error_type, "line": lineno,
-                                    "error": message})
-
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            problem("funrl:malformed_line", f"not valid JSON ({e.msg} at column {e.colno}); line not scored")
-            continue
-        if not isinstance(row, dict):
-            problem("funrl:malformed_line", f"expected a JSON object, got {type(row).__name__}; line not scored")
-            continue
-        entry_id = row.get("id")
-        if not isinstance(entry_id, str):
-            problem("funrl:malformed_line", f"missing or non-string \"id\" (got {entry_id!r}); line not scored")
-            continue
-        if "result" not in row:
-            problem("funrl:malformed_line", f"{entry_id}: missing \"result\"; line not scored", entry_id)
-            continue
-        entry = entries.get(entry_id)
-        if entry is None:
-            problem("funrl:unknown_id", f"id {entry_id!r} is not in BFCL v4 {category}; line not scored", entry_id)
-            continue
-        if entry_id in first_seen:
-            problem("funrl:duplicate_id", f"id {entry_id!r} already scored at line {first_seen[entry_id]}; this "
-                                          "line not scored", entry_id)
-            continue
-        result = row["result"]
+    def check(entry: MultiTurnEntry, result: Any) -> dict[str, Any]:
         if isinstance(result, list) and not all(isinstance(turn, list) for turn in result):
-            problem("funrl:malformed_line", f"{entry_id}: \"result\" must be a list of turns, each a list of step "
-                                            "replies; line not scored", entry_id)
-            continue
-        first_seen[entry_id] = lineno
+            raise LineProblem("funrl:malformed_line", "\"result\" must be a list of turns, each a list of step replies")
         try:
-            verdict = _check_entry(entry, result, strip_thinking=strip_thinking)
+            return _check_entry(entry, result, strip_thinking=strip_thinking)
         except Exception as e:  # BFCL's checker asserts on inconsistent instances; report, keep scoring the rest
-            problem("funrl:checker_error", f"{entry_id}: BFCL's multi-turn checker failed ({type(e).__name__}: "
-                                           f"{e}); line not scored", entry_id)
-            continue
-        report.verdicts.append({"id": entry_id, **verdict})
-    return report
+            raise LineProblem("funrl:checker_error",
+                              f"BFCL's multi-turn checker failed ({type(e).__name__}: {e})") from None
+
+    return score_lines(category, result_lines, entries, check, source=source)
 
 
 def score_multi_turn_file(category: str, path: str | os.PathLike, **kwargs: Any) -> ScoreReport:

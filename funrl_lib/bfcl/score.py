@@ -13,12 +13,12 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .checker import score_entry
 from .data import BFCLEntry, load_category
 
-__all__ = ["ScoreReport", "score_result_lines", "score_results_file"]
+__all__ = ["LineProblem", "ScoreReport", "score_lines", "score_result_lines", "score_results_file"]
 
 
 @dataclass
@@ -59,11 +59,19 @@ class ScoreReport:
         return "\n".join(lines)
 
 
-def score_result_lines(category: str, lines: Iterable[str], *, source: str = "<results>",
-                       entries: dict[str, BFCLEntry] | None = None, data_dir: str | os.PathLike | None = None,
-                       strip_thinking: bool = False, underscore_to_dot: bool = False) -> ScoreReport:
-    if entries is None:
-        entries = load_category(category, data_dir)
+class LineProblem(Exception):
+    """Raised by a ``check`` of :func:`score_lines`: the line cannot be scored (reported, not counted)."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type, self.message = error_type, message
+
+
+def score_lines(category: str, lines: Iterable[str], entries: dict[str, Any],
+                check: Callable[[Any, Any], dict[str, Any]], *, source: str = "<results>") -> ScoreReport:
+    """The engine every BFCL scorer shares: parse each result line, report the ones that cannot be scored as
+    ``funrl:`` problems naming ``source:line`` (not JSON, no id or result, unknown or repeated id, or a
+    :class:`LineProblem` from ``check``), and ask ``check(entry, result)`` for the verdict of the others."""
     report = ScoreReport(category, len(entries))
     first_seen: dict[str, int] = {}
     for lineno, line in enumerate(lines, 1):
@@ -99,10 +107,26 @@ def score_result_lines(category: str, lines: Iterable[str], *, source: str = "<r
             problem("funrl:duplicate_id", f"id {entry_id!r} already scored at line {first_seen[entry_id]}; this "
                                           "line not scored", entry_id)
             continue
+        try:
+            verdict = check(entry, row["result"])
+        except LineProblem as p:
+            problem(p.error_type, f"{entry_id}: {p.message}; line not scored", entry_id)
+            continue
         first_seen[entry_id] = lineno
-        verdict = score_entry(entry, row["result"], strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot)
-        report.verdicts.append({"id": entry_id, **verdict.to_json()})
+        report.verdicts.append({"id": entry_id, **verdict})
     return report
+
+
+def score_result_lines(category: str, lines: Iterable[str], *, source: str = "<results>",
+                       entries: dict[str, BFCLEntry] | None = None, data_dir: str | os.PathLike | None = None,
+                       strip_thinking: bool = False, underscore_to_dot: bool = False) -> ScoreReport:
+    if entries is None:
+        entries = load_category(category, data_dir)
+
+    def check(entry: BFCLEntry, result: Any) -> dict[str, Any]:
+        return score_entry(entry, result, strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot).to_json()
+
+    return score_lines(category, lines, entries, check, source=source)
 
 
 def score_results_file(category: str, path: str | os.PathLike, **kwargs: Any) -> ScoreReport:

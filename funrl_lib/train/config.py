@@ -22,8 +22,18 @@ import yaml
 from .egpo import EGPOSettings
 from .tiny import TinySettings
 
-__all__ = ["Config", "ConfigError", "DataSettings", "GRPOSettings", "LoraSettings", "ModelSettings", "SFTSettings",
+__all__ = ["SMOKE_OVERRIDES", "Config", "ConfigError", "DataSettings", "GRPOSettings", "LoraSettings", "ModelSettings", "SFTSettings",
            "load_config"]
+
+
+# A smoke run of any tiny-model recipe (notebooks and demo with FUNRL_SMOKE=1): every size cut to seconds of work.
+SMOKE_OVERRIDES = [
+    "model.tiny.corpus_dialogs=150", "model.tiny.vocab_size=1024", "model.tiny.hidden_size=64",
+    "model.tiny.intermediate_size=128", "model.tiny.num_hidden_layers=2", "model.tiny.num_attention_heads=2",
+    "model.tiny.num_key_value_heads=1", "data.synth_apis=60", "data.synth_dialogs=80", "sft.max_steps=3",
+    "sft.save_steps=2", "grpo.max_steps=2", "grpo.num_generations=4", "grpo.per_device_train_batch_size=4",
+    "grpo.max_completion_length=24", "grpo.save_steps=1",
+]
 
 
 class ConfigError(ValueError):
