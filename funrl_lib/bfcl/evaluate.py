@@ -50,7 +50,6 @@ SIMPLE = ("simple_python", "simple_java", "simple_javascript")
 NON_LIVE = ("simple", "multiple", "parallel", "parallel_multiple")
 LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
 IRRELEVANCE = ("irrelevance", "live_irrelevance")
-MULTI_TURN = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
 AGENTIC = ("web_search_base", "web_search_no_snippet", "memory_kv", "memory_vector", "memory_rec_sum")
 OVERALL_WEIGHTS = {"non_live": 0.10, "live": 0.10, "irrelevance": 0.10, "multi_turn": 0.30, "agentic": 0.40}
 
@@ -118,7 +117,7 @@ def summarise(categories: dict[str, dict[str, Any]]) -> dict[str, Any]:
     out["relevance"] = {"score": acc.get("live_relevance"), "used": [c for c in ("live_relevance",) if c in acc],
                         "missing": [c for c in ("live_relevance",) if c not in acc], "formula": "live_relevance "
                                                                                             "(not in Overall)"}
-    for name, names in (("multi_turn", MULTI_TURN), ("agentic", AGENTIC)):
+    for name, names in (("multi_turn", MULTI_TURN_CATEGORIES), ("agentic", AGENTIC)):
         used, missing = part(names, acc)
         out[name] = {"score": _mean([acc[c] for c in used]) if used else None, "used": used, "missing": missing,
                      "formula": "mean of its categories" + (" (web search and memory)" if name == "agentic" else "")}

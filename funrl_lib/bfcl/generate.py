@@ -84,6 +84,7 @@ from ..prompts import funrl_system_prompt
 from ..tools import ToolDef
 from .data import (CATEGORY_GROUP, OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSION_PREFIX, BFCLEntry,
                    bfcl_data_version, find_data_dir, load_category)
+from .multi_turn import MULTI_TURN_CATEGORIES
 from .prompts import bfcl_function_docs, with_bfcl_system_prompt
 
 __all__ = ["BACKENDS", "ERROR_PREFIX", "GROUPS", "MULTI_TURN_CATEGORIES", "PROMPTS", "Chat", "GenerateError",
@@ -93,8 +94,6 @@ __all__ = ["BACKENDS", "ERROR_PREFIX", "GROUPS", "MULTI_TURN_CATEGORIES", "PROMP
 
 PROMPTS = ("bfcl", "funrl", "fc")
 BACKENDS = ("hf", "vllm", "openai")
-MULTI_TURN_CATEGORIES = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param",
-                         "multi_turn_long_context")
 GROUPS: dict[str, tuple[str, ...]] = {
     "single_turn": SUPPORTED_CATEGORIES,
     "all_single_turn": SUPPORTED_CATEGORIES,
