@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--underscore-to-dot", action="store_true",
                        help="expect '.' in function names as '_' (BFCL's setting for OpenAI-style FC models)")
     ev = bsub.add_parser("evaluate", help="score every BFCL result file under a folder; summary.json, tables, chart")
-    ev.add_argument("--results", required=True, help="folder searched for BFCL_v4_<category>_result.json files")
+    ev.add_argument("--results", required=True, nargs="+", metavar="DIR",
+                    help="folder(s) searched for BFCL_v4_<category>_result.json files (one model)")
     ev.add_argument("--out", required=True, help="folder for summary.json, summary.md, errors.json, verdicts/, "
                                                  "comparison.png")
     ev.add_argument("--label", default="this model", help="name of the model in the tables and the chart")

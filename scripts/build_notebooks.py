@@ -1041,9 +1041,8 @@ NB05 = [
 
     summaries = {}
     for name in MODELS:
-        summary, reports = evaluate_results(EVAL_DIR / name)
-        mt, _ = evaluate_results(EVAL_DIR / f"{name}-multi-turn")
-        summary["categories"].update(mt["categories"])
+        # single-turn (FunRL prompt) and multi-turn (BFCL prompt) results sit in two folders: one model, one summary
+        summary, reports = evaluate_results([EVAL_DIR / name, EVAL_DIR / f"{name}-multi-turn"])
         summaries[name] = summary
         write_outputs(summary, reports, EVAL_DIR / "scores" / name, label=f"tiny {name}", plot=(name == "egpo"))
 

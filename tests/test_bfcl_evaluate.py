@@ -125,6 +125,8 @@ def test_result_files_are_found_by_name_and_not_doubled(tmp_path):
     _write(tmp_path / "a" / "live" / "BFCL_v4_live_simple_result.json", [])
     _write(tmp_path / "b" / "BFCL_v4_irrelevance_result.json", [])
     assert sorted(find_result_files(tmp_path)) == ["irrelevance", "live_simple"]
+    assert sorted(find_result_files([tmp_path / "a", tmp_path / "b"])) == ["irrelevance", "live_simple"]
+    assert sorted(find_result_files([tmp_path / "b"])) == ["irrelevance"]
     _write(tmp_path / "c" / "BFCL_v4_irrelevance_result.json", [])
     with pytest.raises(EvaluateError, match="two result files for irrelevance"):
         find_result_files(tmp_path)

@@ -35,7 +35,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .data import OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSION_PREFIX, find_data_dir, load_category
 from .multi_turn import MULTI_TURN_CATEGORIES, score_multi_turn_file
@@ -58,13 +58,21 @@ class EvaluateError(ValueError):
     """Result files that cannot be evaluated as a set (none found, one category in two files)."""
 
 
-def find_result_files(results_dir: str | os.PathLike) -> dict[str, Path]:
-    """``{category: path}`` of the BFCL result files anywhere under ``results_dir``."""
-    root = Path(results_dir)
-    if not root.is_dir():
-        raise EvaluateError(f"--results {root}: not a folder")
+def _folders(results_dir: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    if isinstance(results_dir, (str, os.PathLike)):
+        return [Path(results_dir)]
+    return [Path(p) for p in results_dir]
+
+
+def find_result_files(results_dir: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, Path]:
+    """``{category: path}`` of the BFCL result files anywhere under ``results_dir`` (one folder or several, e.g. a
+    model's single-turn and multi-turn runs, which ``funrl bfcl generate`` keeps apart when their prompts differ)."""
+    roots = _folders(results_dir)
+    for root in roots:
+        if not root.is_dir():
+            raise EvaluateError(f"--results {root}: not a folder")
     found: dict[str, Path] = {}
-    for path in sorted(root.rglob(f"{VERSION_PREFIX}_*_result.json")):
+    for path in sorted(p for root in roots for p in root.rglob(f"{VERSION_PREFIX}_*_result.json")):
         m = RESULT_NAME.match(path.name)
         if not m:
             continue
@@ -74,7 +82,8 @@ def find_result_files(results_dir: str | os.PathLike) -> dict[str, Path]:
                                 f"folder at a time")
         found[category] = path
     if not found:
-        raise EvaluateError(f"no BFCL result files ({VERSION_PREFIX}_<category>_result.json) under {root}")
+        raise EvaluateError(f"no BFCL result files ({VERSION_PREFIX}_<category>_result.json) under "
+                            f"{', '.join(map(str, roots))}")
     return found
 
 
@@ -131,10 +140,10 @@ def summarise(categories: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {"summaries": out, "overall": overall}
 
 
-def evaluate_results(results_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
+def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike], *, data_dir: str | os.PathLike | None = None,
                      strip_thinking: bool = False, underscore_to_dot: bool = False,
                      ) -> tuple[dict[str, Any], dict[str, ScoreReport]]:
-    """(summary dict, reports per category) for the result files under ``results_dir``."""
+    """(summary dict, reports per category) for the result files under ``results_dir`` (a folder or several)."""
     files = find_result_files(results_dir)
     data = find_data_dir(data_dir)
     categories, reports, problems, not_scored = {}, {}, [], {}
@@ -157,7 +166,7 @@ def evaluate_results(results_dir: str | os.PathLike, *, data_dir: str | os.PathL
         categories[category] = _category_row(report, path)
         problems += report.problems
     every = SUPPORTED_CATEGORIES + OTHER_CATEGORIES
-    summary = {"bfcl_version": VERSION_PREFIX, "results": str(results_dir), "strip_think": strip_thinking,
+    summary = {"bfcl_version": VERSION_PREFIX, "results": ", ".join(map(str, _folders(results_dir))), "strip_think": strip_thinking,
                "categories": categories, **summarise(categories),
                "not_evaluated": [c for c in every if c not in categories],
                "found_but_not_scored": not_scored, "problems": problems}
