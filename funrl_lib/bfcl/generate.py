@@ -76,7 +76,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .. import __version__
 from ..calls import strip_think
@@ -85,7 +85,7 @@ from ..tools import ToolDef
 from .data import (CATEGORY_GROUP, OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSION_PREFIX, BFCLEntry,
                    bfcl_data_version, find_data_dir, load_category)
 from .multi_turn import MULTI_TURN_CATEGORIES
-from .prompts import bfcl_function_docs, with_bfcl_system_prompt
+from .prompts import bfcl_function_docs, with_bfcl_system_prompt, with_system
 
 __all__ = ["BACKENDS", "ERROR_PREFIX", "GROUPS", "MULTI_TURN_CATEGORIES", "PROMPTS", "Chat", "GenerateError",
            "Generator", "HFGenerator", "InferenceError", "OpenAIGenerator", "Prompt", "Reply", "VLLMGenerator",
@@ -189,16 +189,6 @@ def default_model_name(model: str | os.PathLike) -> str:
 # Prompts
 
 
-def _with_system(messages: Sequence[Mapping[str, Any]], system: str) -> list[dict]:
-    """``system`` first, prepended (with a blank line) to a system message the question already has, as BFCL does."""
-    out = [dict(m) for m in messages]
-    if out and out[0].get("role") == "system":
-        out[0]["content"] = system + "\n\n" + out[0]["content"]
-    else:
-        out.insert(0, {"role": "system", "content": system})
-    return out
-
-
 def _drop_markers(node: Any) -> Any:
     """An OpenAI tool schema without funrl's round-trip ``x-bfcl-type`` markers (a model should not see them); a
     parameter of BFCL type ``any`` becomes ``string``, as BFCL's own conversion (``GORILLA_TO_OPENAPI``) does."""
@@ -226,7 +216,7 @@ def build_messages(entry: BFCLEntry, prompt: str = "bfcl") -> tuple[list[dict], 
         return with_bfcl_system_prompt(question, entry.raw_functions, entry.category), None
     if prompt == "funrl":
         docs = bfcl_function_docs(entry.raw_functions, entry.category)
-        return _with_system(question, funrl_system_prompt(docs)), None
+        return with_system(question, funrl_system_prompt(docs)), None
     if prompt == "fc":
         return [dict(m) for m in question], openai_tools(entry.raw_functions, entry.category)
     raise GenerateError(f"unknown --prompt {prompt!r}; expected one of: {', '.join(PROMPTS)}")

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 __all__ = ["BFCL_SYSTEM_PROMPT", "MISSED_FUNCTIONS_MESSAGE", "bfcl_function_docs", "bfcl_system_prompt",
-           "execution_results_message", "language_hint", "with_bfcl_system_prompt"]
+           "execution_results_message", "language_hint", "with_bfcl_system_prompt", "with_system"]
 
 BFCL_SYSTEM_PROMPT = (
     "You are an expert in composing functions.You are given a question and a set of possible functions. Based on "
@@ -61,16 +61,21 @@ def bfcl_system_prompt(functions: Sequence[dict], category: str = "simple_python
     return BFCL_SYSTEM_PROMPT.format(functions=json.dumps(bfcl_function_docs(functions, category), indent=4))
 
 
+def with_system(messages: Sequence[Mapping[str, Any]], system: str) -> list[dict]:
+    """A copy of ``messages`` with ``system`` first: prepended, with a blank line, to a system message the question
+    already has, else as a new system message (BFCL's ``system_prompt_pre_processing_chat_model``)."""
+    out = [dict(m) for m in messages]
+    if out and out[0].get("role") == "system":
+        out[0]["content"] = system + "\n\n" + out[0]["content"]
+    else:
+        out.insert(0, {"role": "system", "content": system})
+    return out
+
+
 def with_bfcl_system_prompt(messages: Sequence[dict], functions: Sequence[dict],
                             category: str = "simple_python") -> list[dict]:
     """``messages`` with BFCL's system prompt first (prepended to an existing system message, as BFCL does)."""
-    out = [dict(m) for m in messages]
-    prompt = bfcl_system_prompt(functions, category)
-    if out and out[0].get("role") == "system":
-        out[0]["content"] = prompt + "\n\n" + out[0]["content"]
-    else:
-        out.insert(0, {"role": "system", "content": prompt})
-    return out
+    return with_system(messages, bfcl_system_prompt(functions, category))
 
 
 def execution_results_message(calls: Sequence[str], results: Sequence[Any]) -> str:
