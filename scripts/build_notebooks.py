@@ -1,4 +1,4 @@
-"""Build the notebooks (01 API pool, 02 dialogs, 03 verification, 04 entropy-guided GRPO, 05 BFCL evaluation) from
+"""Build the notebooks (00 setup, 01 API pool, 02 dialogs, 03 verification, 04 entropy-guided GRPO, 05 BFCL evaluation) from
 the cell lists below.
 
 The notebooks are generated, not edited by hand, so that they review as Python: change a cell here, run
@@ -102,6 +102,130 @@ LOAD_POOL = """
     pool = load_pool(pool_path)
     print(f"{len(pool)} APIs from {pool_path}")
 """
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 00: setup and the function-call core
+# ---------------------------------------------------------------------------------------------------------------
+
+NB00 = [
+    header("00_setup.ipynb", "00 · Setup: the environment, BFCL's data, and the function-call core", """
+    Before any data or training: is the environment the one the project was tested with, where is BFCL's data, and
+    what are the objects every later notebook passes around — a **tool definition**, a **call**, a **verdict** of
+    BFCL's checker, and the **reward** RL trains on. Each cell is a call into `funrl_lib` (`tools.py`, `calls.py`,
+    `bfcl/`, `rewards.py`). Nothing here needs a GPU or a model.
+    """),
+    *install("matplotlib"),
+    md("""
+    ## The environment
+
+    The verified stack (README "Environment"): torch 2.13.0, transformers 5.17.0, trl 1.14.2 (1.15 crashes on a
+    CPU), peft 0.21.2, datasets 4.8.5, accelerate 1.15.0; BFCL's data from `bfcl-eval==2026.3.23` installed with
+    `--no-deps`. A GPU is optional (Unsloth and vLLM need one).
+    """),
+    code("""
+    import importlib, platform
+
+    PINS = {"torch": "2.13.0", "transformers": "5.17.0", "trl": "1.14.2", "peft": "0.21.2", "datasets": "4.8.5",
+            "accelerate": "1.15.0"}
+    print("python", platform.python_version())
+    for name, pin in PINS.items():
+        try:
+            version = importlib.import_module(name).__version__
+            flag = "" if version.split("+")[0] == pin else f"   (tested with {pin})"
+        except ImportError:
+            version, flag = "not installed", "   (needed from notebook 04 on: pip install -r requirements.txt)"
+        print(f"{name:<13} {version}{flag}")
+    try:
+        import torch
+        print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU: the tiny model)")
+    except ImportError:
+        pass
+    """),
+    md("""
+    ## BFCL's data
+
+    Read from the installed `bfcl-eval` wheel (or `FUNRL_BFCL_DATA` / `--data-dir`). The checker scores the 11 Python
+    single-turn categories; multi-turn runs on BFCL's own simulated backends (notebook 05).
+    """),
+    code("""
+    from funrl_lib.bfcl.data import SUPPORTED_CATEGORIES, bfcl_data_version, find_data_dir, load_category
+
+    print("BFCL data:", find_data_dir(), "version", bfcl_data_version())
+    for category in SUPPORTED_CATEGORIES:
+        print(f"  {category:<24} {len(load_category(category)):5d} entries")
+    """),
+    md("""
+    ## A tool definition
+
+    BFCL and ToolACE write tools in one dialect (`"type": "dict"`, `"float"`), OpenAI in JSON Schema. `ToolDef` reads
+    either and writes both, so the same tool flows from synthesis to training to evaluation.
+    """),
+    code("""
+    import json
+    from funrl_lib.tools import ToolDef
+
+    entry = load_category("simple_python")["simple_python_0"]
+    tool = entry.functions[0]
+    print(entry.question[0][-1]["content"], "\\n")
+    print(json.dumps(tool.to_bfcl(), indent=1)[:600], "\\n")
+    print(json.dumps(tool.to_openai(), indent=1)[:600])
+    """),
+    md("""
+    ## Calls: decoding model output
+
+    The FunRL output is `<think>…</think>` followed by a Python-syntax call list; BFCL decodes that list with
+    Python's `ast` (never `eval`). Other formats (JSON, OpenAI `tool_calls`, Hermes `<tool_call>`) decode to the same
+    `Call` objects.
+    """),
+    code("""
+    from funrl_lib.calls import decode_calls, parse_completion, render_calls
+
+    output = "<think>The user wants a triangle area; base 10, height 5.</think>\\n[calculate_triangle_area(base=10, height=5)]"
+    parsed = parse_completion(output)
+    print("thought:", parsed.thought)
+    print("calls:  ", parsed.calls)
+    print("as JSON:", render_calls(parsed.calls, "json"))
+    print("hermes: ", decode_calls('<tool_call>{"name": "f", "arguments": {"x": 1}}</tool_call>', "hermes"))
+    """),
+    md("""
+    ## A verdict of BFCL's checker
+
+    funrl's checker reproduces BFCL's AST checker (parity-tested on thousands of official verdicts). A right
+    answer, a wrong value, and an answer in a code fence (which BFCL's decoder rejects):
+    """),
+    code("""
+    from funrl_lib.bfcl.checker import gold_calls, score_entry
+
+    right = render_calls(gold_calls(entry.possible_answer))
+    wrong = right.replace("10", "11", 1) if "10" in right else right.replace("=", "=9", 1)
+    for label, text in [("right", right), ("wrong value", wrong), ("fenced", f"```python\\n{right}\\n```")]:
+        verdict = score_entry(entry, text)
+        print(f"{label:<12} valid={verdict.valid!s:<5} {verdict.error_type or ''}   {text[:70]}")
+    """),
+    md("""
+    ## The reward
+
+    FunRL's binary reward (`funrl_lib.rewards.funrl_binary`, TRL's reward signature): 1 only if the think template
+    is followed **and** the calls pass the checker; for a request no tool serves, 1 for a text answer.
+    """),
+    code("""
+    from funrl_lib.rewards import funrl_binary
+
+    tools_col = json.dumps([t.to_dict() for t in entry.functions])
+    truth_col = json.dumps(entry.possible_answer)
+    candidates = [f"<think>Use the tool.</think>\\n{right}", right, f"<think>Use the tool.</think>\\n{wrong}"]
+    rewards = funrl_binary(completions=candidates, tools=[tools_col] * 3, ground_truth=[truth_col] * 3)
+    for c, r in zip(candidates, rewards):
+        print(f"reward {r:.0f}  {c[:80]!r}")
+    """),
+    md("""
+    ## What this notebook wrote, and what comes next
+
+    Nothing: it only checked the environment and showed the objects. **Next:** `01_api_pool.ipynb` grows the API
+    pool that the dialogs of `02` are made from.
+    """),
+]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1120,7 +1244,7 @@ NB05 = [
 ]
 
 
-NOTEBOOKS = {"01_api_pool.ipynb": NB01, "02_dialog_synthesis.ipynb": NB02, "03_verification.ipynb": NB03,
+NOTEBOOKS = {"00_setup.ipynb": NB00, "01_api_pool.ipynb": NB01, "02_dialog_synthesis.ipynb": NB02, "03_verification.ipynb": NB03,
              "04_entropy_grpo.ipynb": NB04, "05_bfcl_evaluation.ipynb": NB05}
 
 

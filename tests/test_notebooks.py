@@ -1,5 +1,6 @@
-"""The synthesis notebooks (01 API pool -> 02 dialogs -> 03 verification) run top to bottom at smoke sizes, pass their
-artifacts through FUNRL_OUT and nothing else, and are exactly what scripts/build_notebooks.py writes."""
+"""The notebooks run top to bottom at smoke sizes (00 setup, then the synthesis chain 01 API pool -> 02 dialogs -> 03
+verification, then 04 training and 05 BFCL evaluation, each standing alone), pass their artifacts through FUNRL_OUT
+and nothing else, and are exactly what scripts/build_notebooks.py writes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 # what each notebook must leave under FUNRL_OUT/synth (a later notebook reads the earlier ones' files)
 EXPECTED = {
+    "00_setup.ipynb": [],  # checks the environment and shows the core objects; writes nothing
     "01_api_pool.ipynb": ["pool.jsonl", "figures/01_tree.png", "figures/01_pool_stats.png"],
     "02_dialog_synthesis.ipynb": ["dialogs.jsonl", "figures/02_dialog_stats.png"],
     "03_verification.ipynb": ["dialogs_noisy.jsonl", "kept.jsonl", "rejected.jsonl", "report.json",
