@@ -240,3 +240,19 @@ def test_rows_from_files_split_by_dialog(tmp_path):
     cfg = load_config(None, [f"data.train={bad}", f"output_dir={tmp_path / 'bad-run'}"])
     with pytest.raises(InputError, match=rf"{bad}:2"):
         prepare_rows(cfg, tokenizer)
+
+
+def test_rows_split_by_api_keep_held_out_apis_out_of_training(tmp_path):
+    from funrl_lib.train.data import held_out_apis, prepare_rows
+
+    tokenizer = tiny_tokenizer(["<think>a</think>", "hello world"] * 5, vocab_size=280)
+    cfg = load_config(None, [f"output_dir={tmp_path}", "data.synth_apis=80", "data.synth_dialogs=120",
+                             "data.holdout_by=api", "data.holdout_fraction=0.1"])
+    train, held, _ = prepare_rows(cfg, tokenizer)
+    unseen = held_out_apis(train + held, 0.1, seed=0)
+    names = lambda r: {t["name"] for t in json.loads(r["tools"])}  # noqa: E731
+    assert unseen and train and held
+    assert not any(names(r) & unseen for r in train)  # training never offers a held-out API
+    assert all(names(r) & unseen for r in held)
+    with pytest.raises(ConfigError, match="data: holdout_by must be 'dialog' or 'api'"):
+        load_config(None, ["data.holdout_by=sample"])

@@ -101,9 +101,20 @@ class DataSettings:
     max_prompt_tokens: int | None = None
     """Drop rows whose chat-formatted prompt is longer (TRL ≥ 0.28 has no ``max_prompt_length``: filter the data)."""
     holdout_fraction: float = 0.05
-    """Share of rows held out for evaluation (the paper holds out 5%); split by row id, written next to the run."""
+    """Share held out for evaluation (the paper holds out 5%): of dialogs, or of APIs (``holdout_by``)."""
+    holdout_by: str = "dialog"
+    """``dialog``: every decision turn of a held-out dialog is held out. ``api``: a share of the APIs (by name) is
+    held out, and every row that offers one of them goes to the held-out side, so training never sees those APIs
+    at all (the held-out side then holds more than ``holdout_fraction`` of the rows: about 1 − (1 − f)^k for k
+    candidate tools per row)."""
     max_rows: int | None = None
     """Cap on training rows after filtering (a smoke run)."""
+
+    def __post_init__(self) -> None:
+        if self.holdout_by not in ("dialog", "api"):
+            raise ValueError(f"holdout_by must be 'dialog' or 'api', not {self.holdout_by!r}")
+        if not 0 <= self.holdout_fraction < 1:
+            raise ValueError(f"holdout_fraction must be in [0, 1), not {self.holdout_fraction}")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from ..synth.io import InputError, read_records, stable_digest, write_jsonl
 from .config import Config
 
-__all__ = ["dialog_id", "load_rows", "prepare_rows", "rows_dataset"]
+__all__ = ["dialog_id", "held_out_apis", "load_rows", "prepare_rows", "rows_dataset"]
 
 ROW_KEYS = ("prompt", "completion", "tools", "ground_truth")
 
@@ -60,6 +60,17 @@ def load_rows(path: str | Path) -> list[dict[str, Any]]:
     return export_rows(samples, "trl")
 
 
+def _fraction(*parts: Any) -> float:
+    """A number in [0, 1) fixed by ``parts`` (the same in every process and run)."""
+    return int.from_bytes(stable_digest(*parts)[:4], "big") / 2 ** 32
+
+
+def held_out_apis(rows: Sequence[dict[str, Any]], fraction: float, seed: int = 0) -> set[str]:
+    """The API names :func:`prepare_rows` holds out with ``holdout_by: api`` among the tools of ``rows``."""
+    names = {t.get("name", "") for r in rows for t in json.loads(r["tools"])}
+    return {n for n in names if _fraction("holdout", "api", seed, n) < fraction}
+
+
 def _prompt_tokens(tokenizer: Any, prompt: Sequence[dict[str, Any]]) -> int:
     ids = tokenizer.apply_chat_template(list(prompt), tokenize=True, add_generation_prompt=True)
     if isinstance(ids, dict) or hasattr(ids, "input_ids"):
@@ -94,9 +105,11 @@ def prepare_rows(cfg: Config, tokenizer: Any) -> tuple[list[dict[str, Any]], lis
             raise ValueError(f"data.max_prompt_tokens={d.max_prompt_tokens} left no rows")
     held, train = [], []
     for r in rows:
-        # a dialog's digest decides its side, so the split does not depend on order or on the other rows
-        h = int.from_bytes(stable_digest("holdout", d.seed, dialog_id(r.get("id", "")))[:4], "big") / 2 ** 32
-        (held if h < d.holdout_fraction else train).append(r)
+        # digests decide the side, so the split depends neither on row order nor on the other rows
+        keys = ([dialog_id(r.get("id", ""))] if d.holdout_by == "dialog"
+                else [t.get("name", "") for t in json.loads(r["tools"])])
+        out = any(_fraction("holdout", d.holdout_by, d.seed, k) < d.holdout_fraction for k in keys)
+        (held if out else train).append(r)
     if d.max_rows is not None:
         train = train[: d.max_rows]
     counts.update(train=len(train), heldout=len(held))
