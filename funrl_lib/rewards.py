@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .bfcl.checker import (GroundTruthError, check_calls, decodes_to_calls, infer_category,
@@ -36,7 +37,7 @@ from .bfcl.checker import (GroundTruthError, check_calls, decodes_to_calls, infe
 from .calls import Call, DecodeError, decode_calls, parse_completion
 from .tools import ToolDef, load_tools
 
-__all__ = ["funrl_binary", "make_funrl_binary", "make_toolrl_graded", "match_score", "toolrl_correctness",
+__all__ = ["Judgement", "funrl_binary", "judge_completion", "make_funrl_binary", "make_toolrl_graded", "match_score", "toolrl_correctness",
            "toolrl_graded"]
 
 RewardFunc = Callable[..., list[float]]
@@ -129,6 +130,39 @@ def _log(kwargs: dict[str, Any], name: str, value: float) -> None:
 # FunRL's binary reward
 # ---------------------------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Judgement:
+    """One completion judged against a row: ``template_ok`` (the think template is followed), ``answer_ok`` (the
+    answer is right: calls that pass the BFCL checker, or no call where none is wanted), ``has_calls``."""
+
+    template_ok: bool
+    answer_ok: bool
+    has_calls: bool
+
+
+def judge_completion(completion: Any, tools: Sequence[ToolDef], truth: list, category: str | None = None, *,
+                     fmt: str = "python", prefilled_think: bool = False, strict_abstain: bool = False,
+                     underscore_to_dot: bool = False) -> Judgement:
+    """The two halves of :func:`make_funrl_binary`'s reward for one completion (``truth``: a parsed possible answer,
+    :func:`parse_ground_truth`). The reward is ``template_ok and answer_ok``; ``answer_ok`` alone is the exact-call
+    accuracy an evaluation reports."""
+    text, structured = completion_text(completion)
+    names = [t.name for t in tools]
+    parsed = parse_completion(text, fmt, known_names=names, prefilled_think=prefilled_think)
+    calls = structured if structured is not None else parsed.calls
+    if not truth:
+        answer_ok = not calls
+        if strict_abstain and answer_ok:
+            answer_ok = not any(decodes_to_calls(parsed.answer.strip(), f, known_names=names)
+                                for f in ("python", "json", "hermes"))
+    elif calls is None:
+        answer_ok = False
+    else:
+        answer_ok = check_calls(tools, calls, truth, category or infer_category(truth),
+                                underscore_to_dot=underscore_to_dot).valid
+    return Judgement(bool(parsed.template_ok), bool(answer_ok), bool(calls))
+
+
 def make_funrl_binary(fmt: str = "python", *, prefilled_think: bool = False, strict_abstain: bool = False,
                       underscore_to_dot: bool = False) -> RewardFunc:
     """FunRL / EGPO's single-criterion 0/1 reward (arXiv 2508.05118 v4 §4.1 and App. D).
@@ -152,28 +186,13 @@ def make_funrl_binary(fmt: str = "python", *, prefilled_think: bool = False, str
         cache = _RowCache()
         rewards, template_ok, decoded = [], 0, 0
         for completion, tools_value, truth_value, category in zip(completions, tools_col, truth_col, category_col):
-            text, structured = completion_text(completion)
             tools = cache.get_tools(tools_value)
-            truth = cache.get_truth(truth_value, tools)
-            names = [t.name for t in tools]
-            parsed = parse_completion(text, fmt, known_names=names, prefilled_think=prefilled_think)
-            calls = structured if structured is not None else parsed.calls
-            template_ok += parsed.template_ok
-            decoded += bool(calls)
-            if not parsed.template_ok:
-                rewards.append(0.0)
-            elif not truth:
-                abstained = not calls
-                if strict_abstain and abstained:
-                    abstained = not any(decodes_to_calls(parsed.answer.strip(), f, known_names=names)
-                                        for f in ("python", "json", "hermes"))
-                rewards.append(1.0 if abstained else 0.0)
-            elif calls is None:
-                rewards.append(0.0)
-            else:
-                verdict = check_calls(tools, calls, truth, category or infer_category(truth),
+            judged = judge_completion(completion, tools, cache.get_truth(truth_value, tools), category, fmt=fmt,
+                                      prefilled_think=prefilled_think, strict_abstain=strict_abstain,
                                       underscore_to_dot=underscore_to_dot)
-                rewards.append(1.0 if verdict.valid else 0.0)
+            template_ok += judged.template_ok
+            decoded += judged.has_calls
+            rewards.append(1.0 if judged.template_ok and judged.answer_ok else 0.0)
         if n:
             _log(kwargs, "funrl/think_template_ok", template_ok / n)
             _log(kwargs, "funrl/answer_has_calls", decoded / n)
