@@ -86,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .train.run import add_train_parsers
     add_train_parsers(sub)
+    study = sub.add_parser("study", help="the miniature GRPO-vs-EGPO study: SFT, GRPO, EGPO per seed, evaluated on "
+                                         "held-out APIs and BFCL; report with 95%% intervals")
+    study.add_argument("--config", default="configs/tiny-cpu.yaml")
+    study.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
+    study.add_argument("--out", default="outputs/study")
+    study.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    study.add_argument("--heldout-limit", type=int, default=100, help="held-out rows evaluated per policy")
+    study.add_argument("--bfcl-per-category", type=int, default=5, help="stratified BFCL entries per category "
+                                                                        "(0: skip BFCL)")
+    study.add_argument("--bfcl-categories", default="single_turn")
 
     demo = sub.add_parser("demo", help="smoke run of what exists: decode, check, score BFCL gold and mutated answers")
     demo.add_argument("--out", default="outputs/demo", help="folder for the demo's files (default: outputs/demo)")
@@ -221,6 +231,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("sft", "train", "plot"):
             from .train.run import run_cli
             return run_cli(args)
+        if args.command == "study":
+            from .study import run_study
+            summary = run_study(args.config, [int(x) for x in args.seeds.split(",")], args.out,
+                                overrides=args.overrides, heldout_limit=args.heldout_limit,
+                                bfcl_per_category=args.bfcl_per_category, bfcl_categories=args.bfcl_categories)
+            print(f"wrote {args.out}/report.md, summary.json, study.png, results.jsonl")
+            for arm, s in summary.items():
+                m = s["metrics"].get("heldout/answer_ok")
+                if m:
+                    print(f"{arm:5} held-out exact-call accuracy {100 * m['mean']:.1f} ± {100 * m['ci95']:.1f}% "
+                          f"(n={m['n']} seeds)")
+            return 0
         if args.command == "demo":
             from .demo import run_demo
             return run_demo(args.out, data_dir=args.data_dir)

@@ -1,0 +1,199 @@
+"""The miniature of the paper's ablation: SFT vs GRPO vs EGPO, several seeds, on APIs never seen in training.
+
+    funrl study --config configs/tiny-cpu.yaml --seeds 0,1,2 --out outputs/study
+
+Per seed (``<out>/seed-<N>``, the recipe with ``seed: N``): the rows are split **by API** (``data.holdout_by: api``;
+the data themselves are the same for every seed, only training randomness changes), then SFT, GRPO and EGPO run as
+``funrl sft`` / ``funrl train`` would (resumable), and each of the three policies is evaluated:
+
+* **held-out synthetic rows**: greedy generation with the FunRL prompt, judged by
+  :func:`funrl_lib.rewards.judge_completion` (exact-call accuracy = ``answer_ok``: calls that pass the BFCL checker,
+  or no call where none is wanted; also the think-template rate and the binary reward), overall and per dialog type;
+* **BFCL single-turn**: a stratified subset per category (``funrl bfcl generate --prompt funrl`` then ``evaluate``).
+
+Every evaluation is written to ``<out>/results.jsonl`` as it finishes, so a re-run continues where it stopped. The
+report (``report.md``, ``study.png``, ``summary.json``) gives mean and 95% interval over seeds (Student t with n − 1
+degrees of freedom) per arm, overall, per dialog type and per BFCL category, as measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["ARMS", "mean_ci", "run_study", "summarize_results"]
+
+ARMS = ("sft", "grpo", "egpo")
+# two-sided 97.5% quantiles of Student's t for n - 1 = 1..10 degrees of freedom (scipy.stats.t.ppf(0.975, df))
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """(mean, half-width of the 95% interval) of per-seed values; the half-width is 0 for a single value."""
+    values = list(values)
+    m = statistics.fmean(values)
+    if len(values) < 2:
+        return m, 0.0
+    t = _T975.get(len(values) - 1, 1.96)
+    return m, t * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def _greedy_judge(model_dir: Path, rows: list[dict[str, Any]], max_new_tokens: int) -> list[dict[str, Any]]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .rewards import judge_completion, parse_ground_truth
+    from .tools import load_tools
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    out = []
+    for row in rows:  # one at a time: on a CPU, batching long prompts is slower (benchmarks/bfcl_eval_speed.py)
+        enc = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, return_tensors="pt",
+                                            return_dict=True)
+        with torch.no_grad():
+            ids = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                                 pad_token_id=tokenizer.pad_token_id)
+        text = tokenizer.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        tools = load_tools(row["tools"])
+        j = judge_completion(text, tools, parse_ground_truth(row["ground_truth"], tools), row.get("category"))
+        out.append({"id": row["id"], "type": row.get("type"), "answer_ok": j.answer_ok,
+                    "template_ok": j.template_ok, "reward": j.answer_ok and j.template_ok})
+    return out
+
+
+def _done(results: Path) -> set[tuple]:
+    if not results.exists():
+        return set()
+    keys = set()
+    for line in results.read_text(encoding="utf-8").splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line: that evaluation runs again
+        keys.add((r["seed"], r["arm"], r["suite"]))
+    return keys
+
+
+def _append(results: Path, record: dict[str, Any]) -> None:
+    with open(results, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, overrides: Sequence[str] = (),
+              heldout_limit: int | None = 100, bfcl_per_category: int = 5, bfcl_categories: str = "single_turn",
+              max_new_tokens: int | None = None) -> dict[str, Any]:
+    """Run (or continue) the study; returns :func:`summarize_results` of everything in ``<out>/results.jsonl`` and
+    writes the report."""
+    from .bfcl.evaluate import evaluate_results
+    from .bfcl.generate import generate
+    from .train.config import load_config
+    from .train.data import prepare_rows
+    from .train.run import run_sft, run_train
+    from transformers import AutoTokenizer
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.jsonl"
+    done = _done(results)
+    for seed in seeds:
+        base = [*overrides, f"seed={seed}", f"output_dir={out / f'seed-{seed}'}", "data.holdout_by=api"]
+        cfg = load_config(config, base)
+        finals = {"sft": run_sft(cfg)}
+        for mode in ("grpo", "egpo"):
+            finals[mode] = run_train(dataclasses.replace(cfg, egpo=dataclasses.replace(cfg.egpo,
+                                                                                       advantage_mode=mode)))
+        _, held, _ = prepare_rows(cfg, AutoTokenizer.from_pretrained(finals["sft"]))
+        held = held[:heldout_limit] if heldout_limit else held
+        tokens = max_new_tokens or cfg.grpo.max_completion_length
+        for arm in ARMS:
+            if (seed, arm, "heldout") not in done:
+                judged = _greedy_judge(finals[arm], held, tokens)
+                _append(results, {"seed": seed, "arm": arm, "suite": "heldout", "rows": judged})
+            if (seed, arm, "bfcl") not in done and bfcl_per_category:
+                bfcl_dir = out / f"seed-{seed}" / "bfcl"
+                generate(str(finals[arm]), backend="hf", categories=bfcl_categories, limit=bfcl_per_category,
+                         stratified=True, seed=0, prompt="funrl", batch_size=1, max_new_tokens=tokens,
+                         temperature=0.0, model_name=arm, out=bfcl_dir, progress=False)
+                summary, _ = evaluate_results(bfcl_dir / arm)
+                _append(results, {"seed": seed, "arm": arm, "suite": "bfcl",
+                                  "categories": {c: r["accuracy"] for c, r in summary["categories"].items()},
+                                  "summaries": {k: v["score"] for k, v in summary["summaries"].items()}})
+    summary = summarize_results(results)
+    write_report(summary, out)
+    return summary
+
+
+def summarize_results(results: str | Path) -> dict[str, Any]:
+    """Mean and 95% interval over seeds per arm: held-out exact-call accuracy (overall and per dialog type),
+    template rate and reward; BFCL accuracy per category and per summary."""
+    records = [json.loads(line) for line in Path(results).read_text(encoding="utf-8").splitlines() if line.strip()]
+    table: dict[str, dict[str, list[float]]] = {arm: {} for arm in ARMS}
+    seeds: dict[str, set[int]] = {arm: set() for arm in ARMS}
+    for r in records:
+        metrics = table[r["arm"]]
+        seeds[r["arm"]].add(r["seed"])
+        if r["suite"] == "heldout":
+            rows = r["rows"]
+            if not rows:
+                continue
+            for key in ("answer_ok", "template_ok", "reward"):
+                metrics.setdefault(f"heldout/{key}", []).append(statistics.fmean(float(x[key]) for x in rows))
+            for t in sorted({x["type"] for x in rows}):
+                sub = [float(x["answer_ok"]) for x in rows if x["type"] == t]
+                metrics.setdefault(f"heldout/type/{t}", []).append(statistics.fmean(sub))
+        else:
+            for c, acc in r["categories"].items():
+                metrics.setdefault(f"bfcl/{c}", []).append(acc)
+            for k, v in r["summaries"].items():
+                if v is not None:
+                    metrics.setdefault(f"bfcl/[{k}]", []).append(v)
+    return {arm: {"seeds": sorted(seeds[arm]),
+                  "metrics": {k: {"mean": mean_ci(v)[0], "ci95": mean_ci(v)[1], "n": len(v), "values": v}
+                              for k, v in sorted(table[arm].items())}}
+            for arm in ARMS}
+
+
+def write_report(summary: dict[str, Any], out: str | Path) -> None:
+    out = Path(out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    keys = sorted({k for arm in ARMS for k in summary[arm]["metrics"]})
+    lines = ["# Miniature study: SFT vs GRPO vs EGPO (tiny model, CPU)", "",
+             "Mean ± 95% interval over seeds (Student t); accuracy in %. Held-out rows use APIs never seen in "
+             "training (split by API). `answer_ok` = exact-call accuracy (calls pass the BFCL checker, or no call "
+             "where none is wanted); `reward` also needs the think template.", "",
+             "| metric | " + " | ".join(a.upper() for a in ARMS) + " |", "|---|" + "---|" * len(ARMS)]
+    for k in keys:
+        cells = []
+        for arm in ARMS:
+            m = summary[arm]["metrics"].get(k)
+            cells.append("—" if m is None else f"{100 * m['mean']:.1f} ± {100 * m['ci95']:.1f} (n={m['n']})")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        import matplotlib
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    shown = [k for k in keys if k.startswith("heldout/") or k.startswith("bfcl/[")]
+    if not shown:
+        return
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(shown) + 2), 3.8))
+    width = 0.8 / len(ARMS)
+    for i, arm in enumerate(ARMS):
+        ms = [summary[arm]["metrics"].get(k, {"mean": 0.0, "ci95": 0.0}) for k in shown]
+        ax.bar([x + i * width for x in range(len(shown))], [100 * m["mean"] for m in ms], width,
+               yerr=[100 * m["ci95"] for m in ms], capsize=3, label=arm.upper())
+    ax.set_xticks([x + width for x in range(len(shown))])
+    ax.set_xticklabels(shown, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("%")
+    ax.set_title("SFT vs GRPO vs EGPO: mean and 95% interval over seeds", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "study.png", dpi=110)
+    plt.close(fig)

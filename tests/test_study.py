@@ -1,0 +1,57 @@
+"""The miniature study: the interval arithmetic by hand, and a two-seed smoke run that resumes."""
+
+import json
+
+import pytest
+
+pytest.importorskip("trl")
+
+from funrl_lib.cli import main  # noqa: E402
+from funrl_lib.study import mean_ci, summarize_results  # noqa: E402
+from funrl_lib.train.config import SMOKE_OVERRIDES  # noqa: E402
+
+
+def test_mean_and_95_interval_by_hand():
+    m, hw = mean_ci([0.2, 0.4, 0.6])  # sd 0.2; t(0.975, 2) = 4.303
+    assert m == pytest.approx(0.4) and hw == pytest.approx(4.303 * 0.2 / 3 ** 0.5)
+    assert mean_ci([0.5]) == (0.5, 0.0)
+    m, hw = mean_ci([1.0, 0.0])  # sd 0.7071; t(0.975, 1) = 12.706
+    assert m == 0.5 and hw == pytest.approx(12.706 * 0.5 ** 0.5 / 2 ** 0.5)
+
+
+def test_summary_per_arm_type_and_category(tmp_path):
+    rows = lambda *oks: [{"id": str(i), "type": t, "answer_ok": ok, "template_ok": True, "reward": ok}  # noqa: E731
+                         for i, (t, ok) in enumerate(oks)]
+    records = [{"seed": 0, "arm": "sft", "suite": "heldout", "rows": rows(("single", True), ("irrelevance", False))},
+               {"seed": 1, "arm": "sft", "suite": "heldout", "rows": rows(("single", True), ("irrelevance", True))},
+               {"seed": 0, "arm": "egpo", "suite": "bfcl", "categories": {"simple_python": 0.2},
+                "summaries": {"non_live": 0.2, "live": None}}]
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    s = summarize_results(tmp_path / "r.jsonl")
+    assert s["sft"]["seeds"] == [0, 1]
+    assert s["sft"]["metrics"]["heldout/answer_ok"]["values"] == [0.5, 1.0]
+    assert s["sft"]["metrics"]["heldout/type/single"]["mean"] == 1.0
+    assert s["sft"]["metrics"]["heldout/type/irrelevance"]["values"] == [0.0, 1.0]
+    assert s["egpo"]["metrics"]["bfcl/simple_python"]["mean"] == 0.2 and "bfcl/[live]" not in s["egpo"]["metrics"]
+    assert s["grpo"]["metrics"] == {}
+
+
+@pytest.mark.slow
+def test_two_seed_smoke_study_resumes(tmp_path, capsys):
+    args = ["study", "--seeds", "0,1", "--out", str(tmp_path), "--heldout-limit", "3", "--bfcl-per-category", "1",
+            "--bfcl-categories", "simple_python,irrelevance"]
+    for s in SMOKE_OVERRIDES + ["model.tiny.hidden_size=32", "model.tiny.num_hidden_layers=1",
+                                "grpo.max_completion_length=8", "data.holdout_fraction=0.2"]:
+        args += ["--set", s]
+    assert main(args) == 0
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["seed"], r["arm"], r["suite"]) for r in records) == sorted(
+        (seed, arm, suite) for seed in (0, 1) for arm in ("sft", "grpo", "egpo") for suite in ("heldout", "bfcl"))
+    assert all(len(r["rows"]) == 3 for r in records if r["suite"] == "heldout")
+    assert all(set(r["categories"]) == {"simple_python", "irrelevance"} for r in records if r["suite"] == "bfcl")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["egpo"]["metrics"]["heldout/answer_ok"]["n"] == 2
+    assert (tmp_path / "report.md").read_text().count("|") > 20 and (tmp_path / "study.png").stat().st_size > 5000
+    assert "held-out exact-call accuracy" in capsys.readouterr().out
+    assert main(args) == 0  # everything done: nothing is run or appended again
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 12
