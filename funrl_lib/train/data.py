@@ -67,8 +67,12 @@ def _fraction(*parts: Any) -> float:
 
 def held_out_apis(rows: Sequence[dict[str, Any]], fraction: float, seed: int = 0) -> set[str]:
     """The API names :func:`prepare_rows` holds out with ``holdout_by: api`` among the tools of ``rows``."""
-    names = {t.get("name", "") for r in rows for t in json.loads(r["tools"])}
+    names = set().union(*(_tool_names(r) for r in rows))
     return {n for n in names if _fraction("holdout", "api", seed, n) < fraction}
+
+
+def _tool_names(row: dict[str, Any]) -> set[str]:
+    return {t.get("name", "") for t in json.loads(row["tools"])}
 
 
 def _prompt_tokens(tokenizer: Any, prompt: Sequence[dict[str, Any]]) -> int:
@@ -103,12 +107,14 @@ def prepare_rows(cfg: Config, tokenizer: Any) -> tuple[list[dict[str, Any]], lis
         counts["after_max_prompt_tokens"] = len(rows)
         if not rows:
             raise ValueError(f"data.max_prompt_tokens={d.max_prompt_tokens} left no rows")
+    # digests decide the side, so the split depends neither on row order nor on the other rows
+    unseen = held_out_apis(rows, d.holdout_fraction, d.seed) if d.holdout_by == "api" else set()
     held, train = [], []
     for r in rows:
-        # digests decide the side, so the split depends neither on row order nor on the other rows
-        keys = ([dialog_id(r.get("id", ""))] if d.holdout_by == "dialog"
-                else [t.get("name", "") for t in json.loads(r["tools"])])
-        out = any(_fraction("holdout", d.holdout_by, d.seed, k) < d.holdout_fraction for k in keys)
+        if d.holdout_by == "api":
+            out = bool(_tool_names(r) & unseen)
+        else:
+            out = _fraction("holdout", "dialog", d.seed, dialog_id(r.get("id", ""))) < d.holdout_fraction
         (held if out else train).append(r)
     if d.max_rows is not None:
         train = train[: d.max_rows]
