@@ -1,12 +1,13 @@
 # funrl: the two commands of the README.
-#   make demo   set up .venv from the repo's own files, then run the main job (a smoke run for now)
+#   make demo   set up .venv from the repo's own files, then run the whole pipeline on the CPU (pool -> dialogs ->
+#               verification -> SFT -> GRPO and EGPO -> held-out + BFCL evaluation; report in outputs/demo/report.md)
 #   make test   set up .venv, then run the tests
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.funrl-setup
 
-.PHONY: setup test demo bench parity clean
+.PHONY: setup test demo study tour bench parity clean
 
 setup: $(STAMP)
 
@@ -22,7 +23,15 @@ test: setup
 	$(PY) -m pytest -q
 
 demo: setup
-	$(VENV)/bin/funrl demo --out outputs/demo
+	$(VENV)/bin/funrl demo --config configs/tiny-cpu.yaml --out outputs/demo
+
+# The miniature study: SFT vs GRPO vs EGPO over 3 seeds on held-out APIs and BFCL (about 30 min on 2 cores).
+study: setup
+	$(VENV)/bin/funrl study --config configs/tiny-cpu.yaml --seeds 0,1,2 --out outputs/study
+
+# The function-call core in seconds: decode, check, score BFCL gold and mutated answers.
+tour: setup
+	$(VENV)/bin/funrl tour --out outputs/tour
 
 # Checker throughput; add OFFICIAL_VENV=/tmp/funrl-bfcl-official (made by `make parity`) for the side-by-side ratio.
 bench: setup

@@ -5,7 +5,8 @@
     funrl bfcl evaluate --results DIR --out OUT [--label NAME] [--strip-think] [--data-dir DIR]
     funrl bfcl info [--data-dir DIR]
     funrl decode [--format python|json|hermes|openai|auto] [TEXT | -]
-    funrl demo [--out DIR]
+    funrl demo [--config configs/tiny-cpu.yaml] [--out outputs/demo] [--smoke] [--set KEY=VALUE ...] [--force]
+    funrl tour [--out DIR]
     funrl pool --backend programmatic --n 2000 --seed 0 --out POOL.jsonl
     funrl dialogs --pool POOL.jsonl --n 5000 --seed 0 [--mix single=.3,...] --out DIALOGS.jsonl
     funrl verify --in FILE [--format auto|funrl|toolace|openai] --out KEPT.jsonl --rejected REJ.jsonl --report R.json
@@ -97,9 +98,24 @@ def build_parser() -> argparse.ArgumentParser:
                                                                         "(0: skip BFCL)")
     study.add_argument("--bfcl-categories", default="single_turn")
 
-    demo = sub.add_parser("demo", help="smoke run of what exists: decode, check, score BFCL gold and mutated answers")
-    demo.add_argument("--out", default="outputs/demo", help="folder for the demo's files (default: outputs/demo)")
-    _add_data_dir(demo)
+    demo = sub.add_parser("demo", help="the whole pipeline offline: API pool, dialogs, verification, SFT, GRPO and "
+                                       "EGPO, held-out and BFCL evaluation; report.md + figures (resumable)")
+    demo.add_argument("--config", default="configs/tiny-cpu.yaml", help="training recipe (default: tiny-cpu)")
+    demo.add_argument("--out", default="outputs/demo", help="folder for every stage's files (default: outputs/demo)")
+    demo.add_argument("--smoke", action="store_true", help="every size cut to seconds of work (what the tests run)")
+    demo.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a config field, e.g. --set sft.max_steps=60 (repeatable)")
+    demo.add_argument("--corrupt-rate", type=float, default=0.3,
+                      help="share of dialogs damaged before verification, so the verifier has work (default 0.3)")
+    demo.add_argument("--heldout-limit", type=int, default=100, help="held-out rows evaluated per policy")
+    demo.add_argument("--bfcl-per-category", type=int, default=5, help="stratified BFCL entries per category "
+                                                                       "(0: skip BFCL)")
+    demo.add_argument("--bfcl-categories", default="single_turn")
+    demo.add_argument("--force", action="store_true", help="start afresh instead of resuming")
+    tour = sub.add_parser("tour", help="a tour of the function-call core in seconds: decode, check, score BFCL gold "
+                                       "and mutated answers")
+    tour.add_argument("--out", default="outputs/tour", help="folder for the tour's files (default: outputs/tour)")
+    _add_data_dir(tour)
     return parser
 
 
@@ -204,6 +220,7 @@ def _export(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .bfcl.data import BFCLDataError
+    from .pipeline import PipelineError
     from .synth.io import InputError
     from .train.config import ConfigError
 
@@ -244,9 +261,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                           f"(n={m['n']} seeds)")
             return 0
         if args.command == "demo":
+            from .pipeline import run_pipeline
+            report = run_pipeline(args.config, args.out, overrides=args.overrides, smoke=args.smoke,
+                                  corrupt_rate=args.corrupt_rate, heldout_limit=args.heldout_limit,
+                                  bfcl_per_category=args.bfcl_per_category, bfcl_categories=args.bfcl_categories,
+                                  force=args.force)
+            print(f"report: {report}")
+            return 0
+        if args.command == "tour":
             from .demo import run_demo
             return run_demo(args.out, data_dir=args.data_dir)
-    except (BFCLDataError, InputError, ConfigError) as e:
+    except (BFCLDataError, InputError, ConfigError, PipelineError) as e:
         print(f"funrl: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

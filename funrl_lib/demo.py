@@ -1,4 +1,4 @@
-"""``funrl demo``: the smoke run of what exists, offline, in seconds.
+"""``funrl tour``: a tour of the function-call core, offline, in seconds (``funrl demo`` runs the whole pipeline).
 
 1. Tool definitions: a ToolACE tool (BFCL dialect, a name with spaces, ``"required": null``) to OpenAI and back.
 2. Decoding: one model output per format.
@@ -8,7 +8,6 @@
    after a ``<think>`` block, scored raw and with ``--strip-think``). Result files are written in BFCL's own layout
    and scored with funrl's checker; ``report.md`` and ``summary.json`` hold the table.
 
-Later stages (synthesis, training, generation) extend this command into the whole pipeline.
 """
 
 from __future__ import annotations
@@ -42,11 +41,12 @@ REFERENCE_PICKS = ("gold", "gold_last_alternative", "gold_optional_omitted")
 MODELS = ("reference", "fenced", "thinking")
 
 
-def _versions() -> str:
+def versions(dists: tuple[str, ...] = ("torch", "transformers", "trl", "peft", "datasets", "accelerate")) -> str:
+    """``Python 3.11.7, torch 2.13.0+cpu, ...``: the versions a report should state."""
     import importlib.metadata as md
 
     parts = [f"Python {platform.python_version()}"]
-    for dist in ("torch", "transformers", "trl", "peft", "datasets", "accelerate"):
+    for dist in dists:
         try:
             parts.append(f"{dist} {md.version(dist)}")
         except md.PackageNotFoundError:
@@ -64,11 +64,11 @@ def _reference_answer(entry) -> str:
     return items["gold"]
 
 
-def run_demo(out: str | Path = "outputs/demo", data_dir: str | None = None) -> int:
+def run_demo(out: str | Path = "outputs/tour", data_dir: str | None = None) -> int:
     started = time.time()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"funrl {__version__} demo -> {out}\n{_versions()}")
+    print(f"funrl {__version__} tour -> {out}\n{versions()}")
 
     print("\n1. Tool definitions (BFCL/ToolACE dialect <-> OpenAI tools)")
     tool = ToolDef.from_dict(TOOLACE_TOOL)
@@ -143,11 +143,11 @@ def run_demo(out: str | Path = "outputs/demo", data_dir: str | None = None) -> i
     for category, ids in defects.items():
         print(f"   ground truth no output can pass (BFCL data defect): {category}: {', '.join(ids)}")
 
-    summary = {"funrl": __version__, "environment": _versions(), "bfcl_data": bfcl_data_version(data),
+    summary = {"funrl": __version__, "environment": versions(), "bfcl_data": bfcl_data_version(data),
                "categories": table, "ground_truth_defects": defects, "seconds": round(time.time() - started, 2)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     report_md = [
-        f"# funrl demo (smoke run)\n\nfunrl {__version__}; {_versions()}; BFCL data {bfcl_data_version(data)}.\n",
+        f"# funrl tour of the function-call core\n\nfunrl {__version__}; {versions()}; BFCL data {bfcl_data_version(data)}.\n",
         "Accuracy of three synthetic answer sets on BFCL v4's Python single-turn categories, scored by funrl's "
         "checker (row-for-row parity with the official checker is tested in tests/test_bfcl_parity.py). "
         "`reference` answers are built from each entry's possible answer (a refusal for irrelevance, a call of the "

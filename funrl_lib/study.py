@@ -25,9 +25,10 @@ import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["ARMS", "mean_ci", "run_study", "summarize_results"]
+__all__ = ["ARMS", "evaluate_arms", "mean_ci", "run_study", "summarize_results", "write_report"]
 
 ARMS = ("sft", "grpo", "egpo")
+STUDY_TITLE = "Miniature study: SFT vs GRPO vs EGPO (tiny model, CPU)"
 # two-sided 97.5% quantiles of Student's t for n - 1 = 1..10 degrees of freedom (scipy.stats.t.ppf(0.975, df))
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 
@@ -84,13 +85,37 @@ def _append(results: Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def evaluate_arms(finals: dict[str, Path], held: list[dict[str, Any]], results: str | Path, *, seed: int,
+                  bfcl_dir: str | Path, max_new_tokens: int, bfcl_per_category: int = 5,
+                  bfcl_categories: str = "single_turn", done: set[tuple] | None = None, progress: bool = False) -> None:
+    """Evaluate each policy of ``finals`` (``{arm: model dir}``) greedily on the held-out rows and on a stratified
+    BFCL subset (``bfcl_per_category`` entries per category, 0 skips it; generated into ``<bfcl_dir>/<arm>``), and
+    append one record per (arm, suite) to ``results``. Records already in ``done`` (:func:`_done`) are skipped."""
+    from .bfcl.evaluate import evaluate_results
+    from .bfcl.generate import generate
+
+    results, bfcl_dir = Path(results), Path(bfcl_dir)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    done = _done(results) if done is None else done
+    for arm, model_dir in finals.items():
+        if (seed, arm, "heldout") not in done:
+            judged = _greedy_judge(model_dir, held, max_new_tokens)
+            _append(results, {"seed": seed, "arm": arm, "suite": "heldout", "rows": judged})
+        if (seed, arm, "bfcl") not in done and bfcl_per_category:
+            generate(str(model_dir), backend="hf", categories=bfcl_categories, limit=bfcl_per_category,
+                     stratified=True, seed=0, prompt="funrl", batch_size=1, max_new_tokens=max_new_tokens,
+                     temperature=0.0, model_name=arm, out=bfcl_dir, progress=progress)
+            summary, _ = evaluate_results(bfcl_dir / arm)
+            _append(results, {"seed": seed, "arm": arm, "suite": "bfcl",
+                              "categories": {c: r["accuracy"] for c, r in summary["categories"].items()},
+                              "summaries": {k: v["score"] for k, v in summary["summaries"].items()}})
+
+
 def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, overrides: Sequence[str] = (),
               heldout_limit: int | None = 100, bfcl_per_category: int = 5, bfcl_categories: str = "single_turn",
               max_new_tokens: int | None = None) -> dict[str, Any]:
     """Run (or continue) the study; returns :func:`summarize_results` of everything in ``<out>/results.jsonl`` and
     writes the report."""
-    from .bfcl.evaluate import evaluate_results
-    from .bfcl.generate import generate
     from .train.config import load_config
     from .train.data import prepare_rows
     from .train.run import run_sft, run_train
@@ -108,21 +133,10 @@ def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, over
             finals[mode] = run_train(dataclasses.replace(cfg, egpo=dataclasses.replace(cfg.egpo,
                                                                                        advantage_mode=mode)))
         _, held, _ = prepare_rows(cfg, AutoTokenizer.from_pretrained(finals["sft"]))
-        held = held[:heldout_limit] if heldout_limit else held
-        tokens = max_new_tokens or cfg.grpo.max_completion_length
-        for arm in ARMS:
-            if (seed, arm, "heldout") not in done:
-                judged = _greedy_judge(finals[arm], held, tokens)
-                _append(results, {"seed": seed, "arm": arm, "suite": "heldout", "rows": judged})
-            if (seed, arm, "bfcl") not in done and bfcl_per_category:
-                bfcl_dir = out / f"seed-{seed}" / "bfcl"
-                generate(str(finals[arm]), backend="hf", categories=bfcl_categories, limit=bfcl_per_category,
-                         stratified=True, seed=0, prompt="funrl", batch_size=1, max_new_tokens=tokens,
-                         temperature=0.0, model_name=arm, out=bfcl_dir, progress=False)
-                summary, _ = evaluate_results(bfcl_dir / arm)
-                _append(results, {"seed": seed, "arm": arm, "suite": "bfcl",
-                                  "categories": {c: r["accuracy"] for c, r in summary["categories"].items()},
-                                  "summaries": {k: v["score"] for k, v in summary["summaries"].items()}})
+        evaluate_arms(finals, held[:heldout_limit] if heldout_limit else held, results, seed=seed,
+                      bfcl_dir=out / f"seed-{seed}" / "bfcl", max_new_tokens=max_new_tokens or
+                      cfg.grpo.max_completion_length, bfcl_per_category=bfcl_per_category,
+                      bfcl_categories=bfcl_categories, done=done)
     summary = summarize_results(results)
     write_report(summary, out)
     return summary
@@ -158,22 +172,60 @@ def summarize_results(results: str | Path) -> dict[str, Any]:
             for arm in ARMS}
 
 
-def write_report(summary: dict[str, Any], out: str | Path) -> None:
-    out = Path(out)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    keys = sorted({k for arm in ARMS for k in summary[arm]["metrics"]})
-    lines = ["# Miniature study: SFT vs GRPO vs EGPO (tiny model, CPU)", "",
-             "Mean ± 95% interval over seeds (Student t); accuracy in %. Held-out rows use APIs never seen in "
-             "training (split by API). `answer_ok` = exact-call accuracy (calls pass the BFCL checker, or no call "
-             "where none is wanted); `reward` also needs the think template.", "",
-             "| metric | " + " | ".join(a.upper() for a in ARMS) + " |", "|---|" + "---|" * len(ARMS)]
+STUDY_CAVEATS = """\
+## What this scale can and cannot tell
+
+* **Can:** that the whole recipe runs end to end on APIs the model never saw, that the numbers are reproducible from
+  one command, and whether SFT, GRPO and EGPO differ *at this scale* beyond seed noise.
+* **Cannot:** whether EGPO beats GRPO on a real model. The paper's ablation (v4 Fig. 6, same binary reward) has
+  EGPO over GRPO by 2.7 points single-turn and 6.1 multi-turn for Qwen3-4B, with a CoT entropy of about
+  0.05–0.2 nats where the cap min(λE, |A|/α) rarely binds. The tiny model has ~2.4M weights, 40 RL steps and a CoT
+  entropy near 1 nat, so the cap binds far more often and the bonus acts almost like a constant rescaling of |A|.
+* **Seeds vary training only** (model initialisation is the same tiny model, the data and the API split are fixed);
+  the interval is over training randomness, not over data.
+* Accuracy on BFCL's real APIs at this scale comes almost entirely from abstaining (irrelevance); exact calls on
+  unseen real APIs are beyond a model this small.
+"""
+
+
+def _cell(m: dict[str, Any] | None) -> str:
+    if m is None:
+        return "—"
+    if m["n"] < 2:
+        return f"{100 * m['mean']:.1f}"
+    return f"{100 * m['mean']:.1f} ± {100 * m['ci95']:.1f} (n={m['n']})"
+
+
+def metrics_table(summary: dict[str, Any], prefix: str = "") -> list[str]:
+    """Markdown table rows (header included) of every metric starting with ``prefix``, one column per arm."""
+    arms = [a for a in ARMS if summary.get(a, {}).get("metrics")]
+    keys = sorted({k for arm in arms for k in summary[arm]["metrics"] if k.startswith(prefix)})
+    lines = ["| metric | " + " | ".join(a.upper() for a in arms) + " |", "|---|" + "---|" * len(arms)]
     for k in keys:
-        cells = []
-        for arm in ARMS:
-            m = summary[arm]["metrics"].get(k)
-            cells.append("—" if m is None else f"{100 * m['mean']:.1f} ± {100 * m['ci95']:.1f} (n={m['n']})")
-        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+        lines.append(f"| {k[len(prefix):] or k} | " + " | ".join(_cell(summary[a]["metrics"].get(k)) for a in arms)
+                     + " |")
+    return lines
+
+
+def write_report(summary: dict[str, Any], out: str | Path, *, title: str = STUDY_TITLE,
+                 command: str | None = None, caveats: str | None = STUDY_CAVEATS, figure: str = "study.png") -> None:
+    """``report.md``, ``summary.json`` and the bar chart ``figure`` for a :func:`summarize_results` summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    n_seeds = max((len(summary[a]["seeds"]) for a in ARMS if a in summary), default=0)
+    spread = "Mean ± 95% interval over seeds (Student t); " if n_seeds > 1 else "One seed, so no interval; "
+    lines = [f"# {title}", ""]
+    if command:
+        lines += ["Reproduce with:", "", "```bash", command, "```", ""]
+    lines += [spread + "accuracy in %. Held-out rows use APIs never seen in training (split by API). `answer_ok` = "
+              "exact-call accuracy (calls pass the BFCL checker, or no call where none is wanted); `reward` also "
+              "needs the think template. `bfcl/[...]` rows are BFCL v4 summaries over the categories evaluated.",
+              "", f"![bar chart]({figure})", "", *metrics_table(summary), ""]
+    if caveats:
+        lines += [caveats]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    keys = sorted({k for arm in ARMS for k in summary.get(arm, {}).get("metrics", {})})
     try:
         import matplotlib
         matplotlib.use("Agg", force=False)
@@ -192,8 +244,9 @@ def write_report(summary: dict[str, Any], out: str | Path) -> None:
     ax.set_xticks([x + width for x in range(len(shown))])
     ax.set_xticklabels(shown, rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("%")
-    ax.set_title("SFT vs GRPO vs EGPO: mean and 95% interval over seeds", fontsize=10)
+    ax.set_title("SFT vs GRPO vs EGPO" + (": mean and 95% interval over seeds" if n_seeds > 1 else " (one seed)"),
+                 fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "study.png", dpi=110)
+    fig.savefig(out / figure, dpi=110)
     plt.close(fig)

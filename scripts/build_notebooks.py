@@ -41,32 +41,73 @@ def header(fname: str, title: str, story: str) -> tuple[str, str]:
     return md(f"# {title}\n\n{badges}\n\n" + textwrap.dedent(story).strip("\n"))
 
 
-def install(extra: str = "matplotlib") -> list[tuple[str, str]]:
+TRAIN_PINS = "transformers==5.17.0 trl==1.14.2 peft==0.21.2 datasets==4.8.5 accelerate==1.15.0"
+
+
+def install(extra: str = "matplotlib", *, gpu: bool = False) -> list[tuple[str, str]]:
+    """The install cell. ``extra``: packages this notebook needs beyond ``funrl_lib``'s own; ``gpu``: the notebook
+    has a GPU section, so Unsloth (``requirements-gpu.txt``) is installed where a GPU is present, and only there."""
     packages = ", ".join(f'"{x}"' for x in extra.split())
-    return [
-        md("""
+    if gpu:
+        story = """
         ## Install
 
-        On Colab or Kaggle this clones the repository and installs `funrl_lib` with pip (no GPU needed: this
-        notebook runs on the CPU in seconds). Locally it installs nothing (`make setup` did) and only moves to the
-        repository root, so that the relative paths below (`data/`, `outputs/`) resolve.
-        """),
+        Detects where it runs. **Colab / Kaggle:** clones the repository, installs `funrl_lib`, the pinned training
+        stack and the BFCL data wheel (`--no-deps`) on top of the session's own CUDA torch, and **Unsloth only when a
+        GPU is attached** (`nvidia-smi` answers). **Local:** installs nothing (`make setup` did; add
+        `pip install -r requirements-gpu.txt` on a CUDA machine for Unsloth) and moves to the repository root so that
+        the relative paths below (`configs/`, `outputs/`) resolve. Without a GPU everything below runs on the CPU
+        with the tiny model.
+        """
+    else:
+        story = """
+        ## Install
+
+        Detects where it runs. **Colab / Kaggle:** clones the repository and installs `funrl_lib` and the BFCL data
+        wheel (`--no-deps`); no GPU is needed, so Unsloth is not installed. **Local:** installs nothing (`make setup`
+        did) and only moves to the repository root, so that the relative paths below (`data/`, `outputs/`) resolve.
+        """
+    return [
+        md(story),
         code("""
-        import os, subprocess, sys
+        import os, shutil, subprocess, sys
         from pathlib import Path
 
         IN_COLAB, IN_KAGGLE = "google.colab" in sys.modules, "KAGGLE_KERNEL_RUN_TYPE" in os.environ
+        HAS_GPU = shutil.which("nvidia-smi") is not None and subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True).returncode == 0
+        GPU_SECTION = GPU_NOTEBOOK  # whether this notebook has cells that train or generate on a GPU
+        NEEDS_UNSLOTH = GPU_SECTION and HAS_GPU  # Unsloth only with a GPU, and only where a notebook uses one
+
+
+        def pip(*args):
+            subprocess.run([sys.executable, "-m", "pip", "install", "-q", *args], check=True)
+
+
         if IN_COLAB or IN_KAGGLE:
             if not Path("pyproject.toml").exists():
                 if not Path("funrl").exists():
                     subprocess.run(["git", "clone", "-q", "https://github.com/GITHUB"], check=True)
                 os.chdir("funrl")
-            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".", PACKAGES], check=True)
+            # funrl_lib and this notebook's packages, on top of the session's own (CUDA) torch
+            pip("-e", ".", PACKAGES)
+            pip("--no-deps", "-r", "requirements-bfcl.txt")   # BFCL v4 data; its own dependency set is not needed
+            if NEEDS_UNSLOTH:
+                pip("-r", "requirements-gpu.txt")
         else:
             os.chdir(next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "pyproject.toml").exists()))
         sys.path.insert(0, os.getcwd())  # funrl_lib from this checkout, even before the kernel sees a fresh install
-        print("repository:", os.getcwd(), "(Colab)" if IN_COLAB else "(Kaggle)" if IN_KAGGLE else "(local)")
-        """.replace("GITHUB", GITHUB).replace("PACKAGES", packages)),
+
+        if not NEEDS_UNSLOTH:
+            unsloth = "not needed (no GPU)" if GPU_SECTION else "not needed by this notebook"
+        elif subprocess.run([sys.executable, "-c", "import unsloth"], capture_output=True).returncode == 0:
+            unsloth = "installed"
+        else:
+            unsloth = "missing: pip install -r requirements-gpu.txt (the GPU cells need it; the CPU cells do not)"
+        where = "Colab" if IN_COLAB else "Kaggle" if IN_KAGGLE else "local"
+        print(f"repository: {os.getcwd()} ({where}); GPU: {'yes' if HAS_GPU else 'no'}; Unsloth: {unsloth}")
+        """.replace("GITHUB", GITHUB).replace("PACKAGES", packages)
+              .replace("GPU_NOTEBOOK", "True" if gpu else "False")),
     ]
 
 
@@ -881,7 +922,7 @@ NB04 = [
     Library: `funrl_lib.train` (`egpo.py` the trainer, `config.py` the recipe, `models.py` loading, `run.py` the
     commands `funrl sft` / `funrl train`). Paper: arXiv 2508.05118, §3.2 and §5.2.
     """),
-    *install("matplotlib transformers==5.17.0 trl==1.14.2 peft==0.21.2 datasets==4.8.5 accelerate==1.15.0"),
+    *install("matplotlib " + TRAIN_PINS, gpu=True),
     md("""
     ## The method
 
@@ -1081,7 +1122,7 @@ NB05 = [
     Library: `funrl_lib.bfcl` (`generate.py`, `evaluate.py`, `multi_turn.py`, `prompts.py`, `published.py`);
     commands `funrl bfcl generate` and `funrl bfcl evaluate`.
     """),
-    *install("matplotlib transformers==5.17.0 trl==1.14.2 peft==0.21.2 datasets==4.8.5 accelerate==1.15.0"),
+    *install("matplotlib " + TRAIN_PINS, gpu=True),
     md("""
     ## Parameters
 
@@ -1234,7 +1275,10 @@ NB05 = [
 
     Result files in BFCL's layout under `OUT/bfcl/tiny-cpu/<model>/`, the scores (`summary.json`, `summary.md`,
     `errors.json`, `verdicts/`, `comparison.png`) under `OUT/bfcl/tiny-cpu/scores/<model>/`, and the chart
-    `tiny_models.png`. The official `bfcl evaluate` can read the same result files.
+    `tiny_models.png`. The official `bfcl evaluate` can read the same result files. **Next:** this is the last
+    notebook. `make demo` runs the whole pipeline in one command (report in `outputs/demo/report.md`), `funrl study`
+    repeats the SFT / GRPO / EGPO comparison over seeds with 95% intervals, and the README's GPU recipes train
+    Qwen2.5 models with the same code.
     """),
     code("""
     for p in [EVAL_DIR / "egpo", EVAL_DIR / "scores" / "egpo" / "summary.json",
