@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--bfcl-per-category", type=int, default=5, help="stratified BFCL entries per category "
                                                                         "(0: skip BFCL)")
     study.add_argument("--bfcl-categories", default="single_turn")
+    study.add_argument("--max-new-tokens", type=int, default=192, help="evaluation budget per answer (default 192)")
 
     demo = sub.add_parser("demo", help="the whole pipeline offline: API pool, dialogs, verification, SFT, GRPO and "
                                        "EGPO, held-out and BFCL evaluation; report.md + figures (resumable)")
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--bfcl-per-category", type=int, default=5, help="stratified BFCL entries per category "
                                                                        "(0: skip BFCL)")
     demo.add_argument("--bfcl-categories", default="single_turn")
+    demo.add_argument("--max-new-tokens", type=int, default=192, help="evaluation budget per answer (default 192; "
+                                                                      "the tiny-cpu references take up to ~160)")
     demo.add_argument("--force", action="store_true", help="start afresh instead of resuming")
     tour = sub.add_parser("tour", help="a tour of the function-call core in seconds: decode, check, score BFCL gold "
                                        "and mutated answers")
@@ -252,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .study import run_study
             summary = run_study(args.config, [int(x) for x in args.seeds.split(",")], args.out,
                                 overrides=args.overrides, heldout_limit=args.heldout_limit,
-                                bfcl_per_category=args.bfcl_per_category, bfcl_categories=args.bfcl_categories)
+                                bfcl_per_category=args.bfcl_per_category, bfcl_categories=args.bfcl_categories,
+                                max_new_tokens=args.max_new_tokens)
             print(f"wrote {args.out}/report.md, summary.json, study.png, results.jsonl")
             for arm, s in summary.items():
                 m = s["metrics"].get("heldout/answer_ok")
@@ -265,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = run_pipeline(args.config, args.out, overrides=args.overrides, smoke=args.smoke,
                                   corrupt_rate=args.corrupt_rate, heldout_limit=args.heldout_limit,
                                   bfcl_per_category=args.bfcl_per_category, bfcl_categories=args.bfcl_categories,
-                                  force=args.force)
+                                  max_new_tokens=args.max_new_tokens, force=args.force)
             print(f"report: {report}")
             return 0
         if args.command == "tour":

@@ -50,12 +50,14 @@ def _greedy_judge(model_dir: Path, rows: list[dict[str, Any]], max_new_tokens: i
     from .rewards import judge_completion, parse_ground_truth
     from .tools import load_tools
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    # a LoRA adapter directory loads on its base model (transformers + peft)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto").to(device).eval()
     out = []
     for row in rows:  # one at a time: on a CPU, batching long prompts is slower (benchmarks/bfcl_eval_speed.py)
         enc = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, return_tensors="pt",
-                                            return_dict=True)
+                                            return_dict=True).to(device)
         with torch.no_grad():
             ids = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
                                  pad_token_id=tokenizer.pad_token_id)
@@ -113,7 +115,7 @@ def evaluate_arms(finals: dict[str, Path], held: list[dict[str, Any]], results: 
 
 def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, overrides: Sequence[str] = (),
               heldout_limit: int | None = 100, bfcl_per_category: int = 5, bfcl_categories: str = "single_turn",
-              max_new_tokens: int | None = None) -> dict[str, Any]:
+              max_new_tokens: int = 192) -> dict[str, Any]:
     """Run (or continue) the study; returns :func:`summarize_results` of everything in ``<out>/results.jsonl`` and
     writes the report."""
     from .train.config import load_config
@@ -134,8 +136,8 @@ def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, over
                                                                                        advantage_mode=mode)))
         _, held, _ = prepare_rows(cfg, AutoTokenizer.from_pretrained(finals["sft"]))
         evaluate_arms(finals, held[:heldout_limit] if heldout_limit else held, results, seed=seed,
-                      bfcl_dir=out / f"seed-{seed}" / "bfcl", max_new_tokens=max_new_tokens or
-                      cfg.grpo.max_completion_length, bfcl_per_category=bfcl_per_category,
+                      bfcl_dir=out / f"seed-{seed}" / "bfcl", max_new_tokens=max_new_tokens,
+                      bfcl_per_category=bfcl_per_category,
                       bfcl_categories=bfcl_categories, done=done)
     summary = summarize_results(results)
     write_report(summary, out)

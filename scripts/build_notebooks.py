@@ -1142,7 +1142,7 @@ NB05 = [
                     "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance", "live_relevance"])
     PER_CATEGORY = 2 if SMOKE else 10          # stratified: spread evenly over each category
     MULTI_TURN, MULTI_TURN_N = ["multi_turn_base"], (1 if SMOKE else 4)
-    MAX_NEW_TOKENS = 24 if SMOKE else 96
+    MAX_NEW_TOKENS = 24 if SMOKE else 192   # the FunRL think + call answers of the tiny model take up to ~160
     print(f"SMOKE={SMOKE}  models from {RUN_DIR}  results under {EVAL_DIR}")
     """),
     md("""

@@ -39,6 +39,7 @@ def test_summary_per_arm_type_and_category(tmp_path):
 @pytest.mark.slow
 def test_two_seed_smoke_study_resumes(tmp_path, capsys):
     args = ["study", "--seeds", "0,1", "--out", str(tmp_path), "--heldout-limit", "3", "--bfcl-per-category", "1",
+            "--max-new-tokens", "16",
             "--bfcl-categories", "simple_python,irrelevance"]
     for s in SMOKE_OVERRIDES + ["model.tiny.hidden_size=32", "model.tiny.num_hidden_layers=1",
                                 "grpo.max_completion_length=8", "data.holdout_fraction=0.2"]:
