@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.funrl-setup
 
-.PHONY: setup test demo study tour bench parity clean
+.PHONY: setup test demo study notebooks tour bench parity clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ demo: setup
 # The miniature study: SFT vs GRPO vs EGPO over 3 seeds on held-out APIs and BFCL (about 30 min on 2 cores).
 study: setup
 	$(VENV)/bin/funrl study --config configs/tiny-cpu.yaml --seeds 0,1,2 --out outputs/study
+
+# The six notebooks top to bottom, headless, at full tiny size (about 30 min on 2 cores); executed copies in
+# outputs/notebooks/. FUNRL_SMOKE-sized: `$(PY) scripts/run_notebooks.py --smoke`.
+notebooks: setup
+	$(PY) scripts/run_notebooks.py --out outputs
 
 # The function-call core in seconds: decode, check, score BFCL gold and mutated answers.
 tour: setup

@@ -901,7 +901,7 @@ NB03 = [
     ## What this notebook wrote
 
     The corrupted dialogs, the verdicts (kept / rejected with reasons / report), the ToolACE-format verdicts, and the
-    exports. **Next:** `04_entropy_grpo.ipynb` trains on TRL rows like `OUT/trl.jsonl`.
+    exports. **Next:** `04_entropy_grpo.ipynb` trains on TRL rows like `OUT/trl.jsonl` (its `data.train` setting).
     """, [f'OUT / "{f}"' for f in ("dialogs_noisy.jsonl", "kept.jsonl", "rejected.jsonl", "report.json",
                                       "toolace_kept.jsonl", "toolace_rejected.jsonl", "trl.jsonl", "bfcl.jsonl")]
        + ['FIGURES / "03_verify_report.png"']),
@@ -963,6 +963,11 @@ NB04 = [
     synthetic dialogs), an SFT warm start, then 40 RL steps with 8 rollouts per prompt. `FUNRL_SMOKE=1` shrinks
     everything to a few steps (the tests use it); `FUNRL_OUT` moves the outputs (default `outputs/`). Re-running a
     cell after an interruption resumes from the last checkpoint; a finished stage is not redone.
+
+    The recipe synthesizes its own rows (`data.train: null`: easy dialogs, so prompts stay short for the tiny
+    model). To train on the verified rows of `03_verification.ipynb` instead, add
+    `"data.train=outputs/synth/trl.jsonl"` to `overrides`; `make demo` chains pool → dialogs → verification →
+    training that way.
     """),
     code("""
     import os

@@ -5,6 +5,7 @@ and nothing else, and are exactly what scripts/build_notebooks.py writes."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,18 @@ def test_bfcl_notebook_runs_in_smoke_mode(tmp_path, monkeypatch):
         assert summary["categories"]["simple_python"]["total"] == 2
     assert (ev / "scores" / "egpo" / "comparison.png").is_file() and (ev / "tiny_models.png").is_file()
     assert "no CUDA GPU here" in text and "multi_turn_base" in text
+
+
+def test_run_notebooks_script_keeps_executed_copies_and_names_a_failing_cell(tmp_path):
+    """scripts/run_notebooks.py (make notebooks): the executed copy has the cells' outputs; a notebook whose cell
+    fails stops the run with exit 1 and the error on stderr, its partly executed copy kept."""
+    script = [sys.executable, "scripts/run_notebooks.py", "--smoke", "--out", str(tmp_path)]
+    r = subprocess.run(script + ["--only", "00"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    nb = nbformat.read(tmp_path / "notebooks" / "00_setup.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "repository:" in printed and "all 1 notebooks ran" in r.stdout
+    # a notebook that fails: 00 with an impossible BFCL data location
+    r = subprocess.run(script + ["--only", "00"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "FUNRL_BFCL_DATA": str(tmp_path / "nowhere")})
+    assert r.returncode == 1 and "a cell failed" in r.stderr and "nowhere" in r.stderr
