@@ -41,10 +41,15 @@ class PipelineError(ValueError):
 
 
 def _settings_key(cfg: Any, corrupt_rate: float, evaluation: dict[str, Any]) -> dict[str, Any]:
+    import hashlib
     d = cfg.data
+    recipe = cfg.to_dict()
+    recipe.pop("output_dir", None)  # both follow from --out, so a copied folder still resumes
+    recipe["data"].pop("train", None)
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return {"name": cfg.name, "seed": cfg.seed, "synth_apis": d.synth_apis, "synth_dialogs": d.synth_dialogs,
             "synth_complexity": d.synth_complexity, "data_seed": d.seed, "corrupt_rate": corrupt_rate,
-            "evaluation": evaluation}
+            "evaluation": evaluation, "recipe": digest}
 
 
 class _State:
@@ -167,7 +172,7 @@ def run_pipeline(config: str | Path | None = "configs/tiny-cpu.yaml", out: str |
         from .synth.export import export_rows
         from .synth.io import write_jsonl
         from .synth.sample import read_samples
-        samples = [s for _, s, e in read_samples(str(synth / "kept.jsonl")) if s is not None]
+        samples = [s for _, s, _ in read_samples(str(synth / "kept.jsonl")) if s is not None]
         rows = write_jsonl(trl_path, export_rows(samples, "trl"))
         return {"rows": rows}
 
@@ -190,7 +195,7 @@ def run_pipeline(config: str | Path | None = "configs/tiny-cpu.yaml", out: str |
         from .train.plots import plot_training
         arms = {arm: cfg.run_dir / arm / "final" for arm in ("sft", "grpo", "egpo")}
         _close(plot_training(cfg.run_dir, figures / "4_training.png"))
-        _, held, counts = prepare_rows(cfg, AutoTokenizer.from_pretrained(arms["sft"]))
+        _, held, _ = prepare_rows(cfg, AutoTokenizer.from_pretrained(arms["sft"]))
         limit = evaluation["heldout_limit"]
         evaluate_arms(arms, held[:limit] if limit else held, out / "eval" / "results.jsonl", seed=cfg.seed,
                       bfcl_dir=out / "eval" / "bfcl", max_new_tokens=evaluation["max_new_tokens"],
@@ -207,8 +212,13 @@ def run_pipeline(config: str | Path | None = "configs/tiny-cpu.yaml", out: str |
     _stage(state, "egpo", rl_stage("egpo"), log)
     _stage(state, "evaluate", evaluate_stage, log)
     state.finish("report", 0.0)  # written below on every run, so the report always reflects the files
-    command = "funrl demo " + " ".join([f"--config {config}" if config else "", f"--out {out}",
-                                        "--smoke" if smoke else "", *(f"--set {o}" for o in overrides)]).strip()
+    flags = [f"--config {config}" if config else "", f"--out {out}", "--smoke" if smoke else "",
+             *(f"--set {o}" for o in overrides), f"--corrupt-rate {corrupt_rate}" if corrupt_rate != 0.3 else ""]
+    if not smoke:
+        defaults = {"heldout_limit": 100, "bfcl_per_category": 5, "bfcl_categories": "single_turn",
+                    "max_new_tokens": 192}
+        flags += [f"--{k.replace('_', '-')} {v}" for k, v in evaluation.items() if v != defaults[k]]
+    command = "funrl demo " + " ".join(f for f in flags if f)
     report = write_pipeline_report(out, cfg, command=command, this_run_s=time.perf_counter() - started)
     log(f"[{len(STAGES)}/{len(STAGES)}] report: {report}")
     return report

@@ -90,6 +90,8 @@ def test_other_settings_in_the_same_folder_are_refused(demo_dir, capsys):
     assert main(_args(demo_dir, "--corrupt-rate", "0.1")) == 2
     err = capsys.readouterr().err
     assert "other settings (corrupt_rate differ)" in err and "--force" in err
+    assert main(_args(demo_dir, "--set", "sft.learning_rate=0.5")) == 2  # a recipe change, too
+    assert "other settings (recipe differ)" in capsys.readouterr().err
 
 
 @pytest.mark.slow
