@@ -140,7 +140,10 @@ def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, over
                       bfcl_per_category=bfcl_per_category,
                       bfcl_categories=bfcl_categories, done=done)
     summary = summarize_results(results)
-    write_report(summary, out)
+    command = " ".join([f"funrl study --config {config}" if config else "funrl study",
+                        f"--seeds {','.join(str(x) for x in seeds)} --out {out}",
+                        *(f"--set {o}" for o in overrides)])
+    write_report(summary, out, command=command)
     return summary
 
 
@@ -181,8 +184,9 @@ STUDY_CAVEATS = """\
   one command, and whether SFT, GRPO and EGPO differ *at this scale* beyond seed noise.
 * **Cannot:** whether EGPO beats GRPO on a real model. The paper's ablation (v4 Fig. 6, same binary reward) has
   EGPO over GRPO by 2.7 points single-turn and 6.1 multi-turn for Qwen3-4B, with a CoT entropy of about
-  0.05–0.2 nats where the cap min(λE, |A|/α) rarely binds. The tiny model has ~2.4M weights, 40 RL steps and a CoT
-  entropy near 1 nat, so the cap binds far more often and the bonus acts almost like a constant rescaling of |A|.
+  0.05–0.2 nats where the cap min(λE, |A|/α) rarely binds. The tiny model has ~2.4M weights, 40 RL steps (one
+  prompt × 8 rollouts each) and a CoT entropy of about 0.8–0.9 nats, so the cap binds far more often, and RL moves
+  the policy so little (KL ~1e-4) that greedy answers barely change.
 * **Seeds vary training only** (model initialisation is the same tiny model, the data and the API split are fixed);
   the interval is over training randomness, not over data.
 * Accuracy on BFCL's real APIs at this scale comes almost entirely from abstaining (irrelevance); exact calls on

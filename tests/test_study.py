@@ -52,7 +52,10 @@ def test_two_seed_smoke_study_resumes(tmp_path, capsys):
     assert all(set(r["categories"]) == {"simple_python", "irrelevance"} for r in records if r["suite"] == "bfcl")
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["egpo"]["metrics"]["heldout/answer_ok"]["n"] == 2
-    assert (tmp_path / "report.md").read_text().count("|") > 20 and (tmp_path / "study.png").stat().st_size > 5000
+    report = (tmp_path / "report.md").read_text()
+    assert report.count("|") > 20 and (tmp_path / "study.png").stat().st_size > 5000
+    assert f"funrl study --config configs/tiny-cpu.yaml --seeds 0,1 --out {tmp_path}" in report
+    assert "What this scale can and cannot tell" in report
     assert "held-out exact-call accuracy" in capsys.readouterr().out
     assert main(args) == 0  # everything done: nothing is run or appended again
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 12
