@@ -245,13 +245,17 @@ def write_report(summary: dict[str, Any], out: str | Path, *, title: str = STUDY
     width = 0.8 / len(ARMS)
     for i, arm in enumerate(ARMS):
         ms = [summary[arm]["metrics"].get(k, {"mean": 0.0, "ci95": 0.0}) for k in shown]
-        ax.bar([x + i * width for x in range(len(shown))], [100 * m["mean"] for m in ms], width,
-               yerr=[100 * m["ci95"] for m in ms], capsize=3, label=arm.upper())
+        xs = [x + i * width for x in range(len(shown))]
+        ax.bar(xs, [100 * m["mean"] for m in ms], width, yerr=[100 * m["ci95"] for m in ms], capsize=3,
+               label=arm.upper())
+        for x, m in zip(xs, ms):  # the seeds themselves: with n = 3 the interval says less than the points
+            ax.plot([x] * len(m.get("values", [])), [100 * v for v in m.get("values", [])], "k.", markersize=4)
     ax.set_xticks([x + width for x in range(len(shown))])
     ax.set_xticklabels(shown, rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("%")
-    ax.set_title("SFT vs GRPO vs EGPO" + (": mean and 95% interval over seeds" if n_seeds > 1 else " (one seed)"),
-                 fontsize=10)
+    ax.set_ylim(0, 105)  # accuracies; a t-interval over 3 seeds can reach past 0 or 100, and is clipped here
+    ax.set_title("SFT vs GRPO vs EGPO" + (": mean, 95% interval (clipped to 0-100) and each seed (dots)"
+                                          if n_seeds > 1 else " (one seed)"), fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / figure, dpi=110)
