@@ -24,11 +24,24 @@ import sys
 from typing import Sequence
 
 from . import __version__
+from .pipeline import DEFAULT_CORRUPT_RATE, DEFAULT_EVAL
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="BFCL data: a gorilla checkout (its root, berkeley-function-call-leaderboard or "
                                       "bfcl_eval/data folder); default: the installed bfcl-eval wheel")
+
+
+def _add_eval_args(p: argparse.ArgumentParser) -> None:
+    """The evaluation options ``funrl demo`` and ``funrl study`` share."""
+    d = DEFAULT_EVAL
+    p.add_argument("--heldout-limit", type=int, default=d["heldout_limit"], help="held-out rows evaluated per policy")
+    p.add_argument("--bfcl-per-category", type=int, default=d["bfcl_per_category"],
+                   help="stratified BFCL entries per category (0: skip BFCL)")
+    p.add_argument("--bfcl-categories", default=d["bfcl_categories"])
+    p.add_argument("--max-new-tokens", type=int, default=d["max_new_tokens"],
+                   help=f"evaluation budget per answer (default {d['max_new_tokens']}; the tiny-cpu references take "
+                        "up to ~160)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,11 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
     study.add_argument("--out", default="outputs/study")
     study.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    study.add_argument("--heldout-limit", type=int, default=100, help="held-out rows evaluated per policy")
-    study.add_argument("--bfcl-per-category", type=int, default=5, help="stratified BFCL entries per category "
-                                                                        "(0: skip BFCL)")
-    study.add_argument("--bfcl-categories", default="single_turn")
-    study.add_argument("--max-new-tokens", type=int, default=192, help="evaluation budget per answer (default 192)")
+    _add_eval_args(study)
 
     demo = sub.add_parser("demo", help="the whole pipeline offline: API pool, dialogs, verification, SFT, GRPO and "
                                        "EGPO, held-out and BFCL evaluation; report.md + figures (resumable)")
@@ -106,14 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--smoke", action="store_true", help="every size cut to seconds of work (what the tests run)")
     demo.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                       help="override a config field, e.g. --set sft.max_steps=60 (repeatable)")
-    demo.add_argument("--corrupt-rate", type=float, default=0.3,
-                      help="share of dialogs damaged before verification, so the verifier has work (default 0.3)")
-    demo.add_argument("--heldout-limit", type=int, default=100, help="held-out rows evaluated per policy")
-    demo.add_argument("--bfcl-per-category", type=int, default=5, help="stratified BFCL entries per category "
-                                                                       "(0: skip BFCL)")
-    demo.add_argument("--bfcl-categories", default="single_turn")
-    demo.add_argument("--max-new-tokens", type=int, default=192, help="evaluation budget per answer (default 192; "
-                                                                      "the tiny-cpu references take up to ~160)")
+    demo.add_argument("--corrupt-rate", type=float, default=DEFAULT_CORRUPT_RATE,
+                      help="share of dialogs damaged before verification, so the verifier has work (default "
+                           f"{DEFAULT_CORRUPT_RATE})")
+    _add_eval_args(demo)
     demo.add_argument("--force", action="store_true", help="start afresh instead of resuming")
     tour = sub.add_parser("tour", help="a tour of the function-call core in seconds: decode, check, score BFCL gold "
                                        "and mutated answers")

@@ -32,6 +32,9 @@ from typing import Any, Callable, Sequence
 __all__ = ["STAGES", "PipelineError", "run_pipeline", "write_pipeline_report"]
 
 STAGES = ("pool", "dialogs", "verify", "export", "sft", "grpo", "egpo", "evaluate", "report")
+# the evaluation the demo and the study run by default (the CLI's defaults too)
+DEFAULT_EVAL = {"heldout_limit": 100, "bfcl_per_category": 5, "bfcl_categories": "single_turn", "max_new_tokens": 192}
+DEFAULT_CORRUPT_RATE = 0.3
 SMOKE_EVAL = {"heldout_limit": 3, "bfcl_per_category": 1, "bfcl_categories": "simple_python,irrelevance",
               "max_new_tokens": 16}
 
@@ -93,9 +96,11 @@ def _brief(info: dict[str, Any]) -> str:
 
 
 def run_pipeline(config: str | Path | None = "configs/tiny-cpu.yaml", out: str | Path = "outputs/demo", *,
-                 overrides: Sequence[str] = (), smoke: bool = False, corrupt_rate: float = 0.3,
-                 heldout_limit: int | None = 100, bfcl_per_category: int = 5, bfcl_categories: str = "single_turn",
-                 max_new_tokens: int = 192, force: bool = False, progress: bool = True, log: Callable[[str], None] = print) -> Path:
+                 overrides: Sequence[str] = (), smoke: bool = False, corrupt_rate: float = DEFAULT_CORRUPT_RATE,
+                 heldout_limit: int | None = DEFAULT_EVAL["heldout_limit"],
+                 bfcl_per_category: int = DEFAULT_EVAL["bfcl_per_category"],
+                 bfcl_categories: str = DEFAULT_EVAL["bfcl_categories"],
+                 max_new_tokens: int = DEFAULT_EVAL["max_new_tokens"], force: bool = False, progress: bool = True, log: Callable[[str], None] = print) -> Path:
     """Run (or continue) the pipeline into ``out``; returns the path of ``report.md``.
 
     ``smoke``: :data:`funrl_lib.train.config.SMOKE_OVERRIDES` and a tiny evaluation (:data:`SMOKE_EVAL`), seconds
@@ -213,11 +218,10 @@ def run_pipeline(config: str | Path | None = "configs/tiny-cpu.yaml", out: str |
     _stage(state, "evaluate", evaluate_stage, log)
     state.finish("report", 0.0)  # written below on every run, so the report always reflects the files
     flags = [f"--config {config}" if config else "", f"--out {out}", "--smoke" if smoke else "",
-             *(f"--set {o}" for o in overrides), f"--corrupt-rate {corrupt_rate}" if corrupt_rate != 0.3 else ""]
+             *(f"--set {o}" for o in overrides),
+             f"--corrupt-rate {corrupt_rate}" if corrupt_rate != DEFAULT_CORRUPT_RATE else ""]
     if not smoke:
-        defaults = {"heldout_limit": 100, "bfcl_per_category": 5, "bfcl_categories": "single_turn",
-                    "max_new_tokens": 192}
-        flags += [f"--{k.replace('_', '-')} {v}" for k, v in evaluation.items() if v != defaults[k]]
+        flags += [f"--{k.replace('_', '-')} {v}" for k, v in evaluation.items() if v != DEFAULT_EVAL[k]]
     command = "funrl demo " + " ".join(f for f in flags if f)
     report = write_pipeline_report(out, cfg, command=command, this_run_s=time.perf_counter() - started)
     log(f"[{len(STAGES)}/{len(STAGES)}] report: {report}")

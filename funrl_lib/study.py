@@ -25,6 +25,8 @@ import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
+from .pipeline import DEFAULT_EVAL
+
 __all__ = ["ARMS", "evaluate_arms", "mean_ci", "run_study", "summarize_results", "write_report"]
 
 ARMS = ("sft", "grpo", "egpo")
@@ -114,8 +116,10 @@ def evaluate_arms(finals: dict[str, Path], held: list[dict[str, Any]], results: 
 
 
 def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, overrides: Sequence[str] = (),
-              heldout_limit: int | None = 100, bfcl_per_category: int = 5, bfcl_categories: str = "single_turn",
-              max_new_tokens: int = 192) -> dict[str, Any]:
+              heldout_limit: int | None = DEFAULT_EVAL["heldout_limit"],
+              bfcl_per_category: int = DEFAULT_EVAL["bfcl_per_category"],
+              bfcl_categories: str = DEFAULT_EVAL["bfcl_categories"],
+              max_new_tokens: int = DEFAULT_EVAL["max_new_tokens"]) -> dict[str, Any]:
     """Run (or continue) the study; returns :func:`summarize_results` of everything in ``<out>/results.jsonl`` and
     writes the report."""
     from .train.config import load_config
