@@ -600,12 +600,14 @@ class HFBackend(Backend):
     def _load(self) -> tuple[Any, Any]:
         if isinstance(self._model, (str, os.PathLike)):
             import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            path = str(self._model)
+            from ..model_source import load_causal_lm
+
+            # a folder, a LoRA adapter folder, a GGUF file (converted once) or a Hub id
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self._tokenizer = self._tokenizer or AutoTokenizer.from_pretrained(path)
-            self._model = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype).to(device)
+            model, tokenizer = load_causal_lm(str(self._model), dtype=self.dtype, device=device, merge_adapter=True)
+            self._tokenizer = self._tokenizer or tokenizer
+            self._model = model
         self._model.eval()  # inference mode for dropout; torch's Module.eval, not Python's
         return self._model, self._tokenizer
 

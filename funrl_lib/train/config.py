@@ -61,8 +61,12 @@ class ModelSettings:
     """``tiny``: the locally built Qwen2 (:mod:`funrl_lib.train.tiny`); ``peft``: transformers + PEFT on any device;
     ``unsloth``: ``FastLanguageModel`` + ``get_peft_model`` (GPU; ``pip install unsloth==2026.10.9``)."""
     name_or_path: str | None = None
-    """Hub id or local directory (``Qwen/Qwen2.5-Coder-7B-Instruct``). ``tiny``: where the tiny model is built and
+    """Hub id, local directory or GGUF file (``Qwen/Qwen2.5-Coder-7B-Instruct``). ``tiny``: where the tiny model is built and
     cached (default ``<output_dir>/../tiny-model``)."""
+    gguf_file: str | None = None
+    """A GGUF file to load (``name_or_path`` is then its folder, or leave it and give the file's full path); it is
+    converted to safetensors once, beside the file (:mod:`funrl_lib.model_source`). ``name_or_path`` may also name
+    the ``.gguf`` file itself."""
     dtype: str = "auto"
     """``auto`` (bf16 on a GPU that has it, else float32), ``float32``, ``bfloat16``, ``float16``."""
     max_seq_length: int = 2048

@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import Config, ModelSettings
 
-__all__ = ["Policy", "load_policy", "resolve_dtype", "tiny_model_dir", "use_cpu"]
+__all__ = ["Policy", "base_model_path", "load_policy", "resolve_dtype", "tiny_model_dir", "use_cpu"]
 
 
 @dataclass
@@ -85,7 +85,7 @@ def _load_unsloth(cfg: Config, init: str | None) -> Policy:
     if m.fast_inference:
         kwargs.update(gpu_memory_utilization=m.gpu_memory_utilization, max_lora_rank=m.lora.r)
     # An SFT adapter directory loads as base + adapter (Unsloth reads adapter_config.json).
-    model, tokenizer = FastLanguageModel.from_pretrained(model_name=init or m.name_or_path, **kwargs)
+    model, tokenizer = FastLanguageModel.from_pretrained(model_name=init or base_model_path(cfg), **kwargs)
     if not _is_adapter(init):
         model = FastLanguageModel.get_peft_model(
             model, r=m.lora.r, lora_alpha=m.lora.alpha, lora_dropout=m.lora.dropout,
@@ -110,18 +110,22 @@ def _load_hf(cfg: Config, init: str | None, base: str) -> Policy:
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                            bnb_4bit_compute_dtype=kwargs["dtype"],
                                                            bnb_4bit_use_double_quant=True)
+    from ..model_source import fix_end_of_turn, resolve_model
+
     if _is_adapter(init):
         from peft import PeftModel
         adapter_base = json.loads((Path(init) / "adapter_config.json").read_text()).get("base_model_name_or_path")
-        model = AutoModelForCausalLM.from_pretrained(adapter_base or base, **kwargs)
+        source = resolve_model(adapter_base).path if adapter_base else base
+        model = _from_pretrained(AutoModelForCausalLM, source, **kwargs)
         model = PeftModel.from_pretrained(model, init, is_trainable=True)
         peft_config = None
-        tok_source = init if (Path(init) / "tokenizer_config.json").exists() else (adapter_base or base)
+        tok_source = init if (Path(init) / "tokenizer_config.json").exists() else source
     else:
-        model = AutoModelForCausalLM.from_pretrained(init or base, **kwargs)
+        model = _from_pretrained(AutoModelForCausalLM, init or base, **kwargs)
         peft_config = _lora_config(m) if m.lora.enabled else None
         tok_source = init or base
-    tokenizer = AutoTokenizer.from_pretrained(tok_source)
+    tokenizer = _from_pretrained(AutoTokenizer, tok_source)
+    fix_end_of_turn(model, tokenizer)  # GGUF chat models: stop at <|im_end|>, not at the length limit
     if m.load_in_4bit:
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=m.gradient_checkpointing)
@@ -130,6 +134,26 @@ def _load_hf(cfg: Config, init: str | None, base: str) -> Policy:
     if cpu:
         model = model.to(torch.device("cpu"))
     return Policy(model, _prepare_tokenizer(tokenizer), peft_config, m.backend)
+
+
+def _from_pretrained(cls: Any, source: str, **kwargs: Any) -> Any:
+    from ..model_source import _hub_error
+    try:
+        return cls.from_pretrained(source, **kwargs)
+    except OSError as e:
+        if Path(source).exists():
+            raise
+        raise _hub_error(source, e) from None
+
+
+def base_model_path(cfg: Config) -> str:
+    """``model.name_or_path`` (+ ``model.gguf_file``) resolved to what ``from_pretrained`` loads: a folder, or a Hub
+    id; a GGUF file is converted to safetensors once (:func:`funrl_lib.model_source.resolve_model`)."""
+    from ..model_source import resolve_model
+    if not cfg.model.name_or_path:
+        raise ValueError(f"model.backend {cfg.model.backend!r} needs model.name_or_path (a Hub id, a local folder "
+                         "or a GGUF file)")
+    return resolve_model(cfg.model.name_or_path, cfg.model.gguf_file).path
 
 
 def load_policy(cfg: Config, init: str | Path | None = None) -> Policy:
@@ -144,7 +168,5 @@ def load_policy(cfg: Config, init: str | Path | None = None) -> Policy:
         base = str(build_tiny(tiny_model_dir(cfg), cfg.model.tiny))
         return _load_hf(cfg, init, base)
     if backend == "peft":
-        if not cfg.model.name_or_path:
-            raise ValueError("model.backend 'peft' needs model.name_or_path (a hub id or a local directory)")
-        return _load_hf(cfg, init, cfg.model.name_or_path)
+        return _load_hf(cfg, init, base_model_path(cfg))
     raise ValueError(f"model.backend must be tiny, peft or unsloth, not {backend!r}")
