@@ -118,6 +118,8 @@ def run_pipeline(config: str | Path | None = "configs/tiny-cpu.yaml", out: str |
     trl_path = synth / "trl.jsonl"
     cfg = load_config(config, [*(SMOKE_OVERRIDES if smoke else []), *overrides, f"output_dir={out / 'run'}",
                                f"data.train={trl_path}", "data.holdout_by=api"])
+    from .train.backend import prepare_backend
+    prepare_backend(cfg)  # Unsloth (backend unsloth) before any stage imports trl/transformers/peft
     if force and out.exists():
         import shutil
         for sub in ("synth", "run", "eval", "figures"):

@@ -122,7 +122,9 @@ def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, over
               max_new_tokens: int = DEFAULT_EVAL["max_new_tokens"]) -> dict[str, Any]:
     """Run (or continue) the study; returns :func:`summarize_results` of everything in ``<out>/results.jsonl`` and
     writes the report."""
+    from .train.backend import prepare_backend
     from .train.config import load_config
+    prepare_backend(load_config(config, overrides))  # Unsloth (backend unsloth) before trl/transformers/peft
     from .train.data import prepare_rows
     from .train.run import run_sft, run_train
     from transformers import AutoTokenizer

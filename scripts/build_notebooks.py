@@ -1074,7 +1074,8 @@ NB04 = [
     The same two commands with a real model. `configs/qwen2.5-1.5b-colab-t4.yaml` fits a free 16 GB T4 (4-bit
     Qwen2.5-1.5B-Instruct, LoRA r 16, 4 rollouts); `configs/qwen2.5-coder-7b-unsloth.yaml` is the paper's recipe
     (Qwen2.5-Coder-7B-Instruct, lr 1e-6, T 0.7, 8 rollouts, β 0.001, λ 0.4, α 2) for an A100 / H100. Unsloth must be
-    imported before TRL; `funrl_lib.train.models` does that when `model.backend` is `unsloth`, and the EGPO trainer
+    imported before TRL, transformers and PEFT: `funrl sft` / `funrl train` do that first thing when `model.backend`
+    is `unsloth` (the cell runs them as fresh processes: this kernel imported TRL above), and the EGPO trainer
     is built on Unsloth's patched `GRPOTrainer` (its per-token path returns no entropies, so E comes from a separate
     no-grad forward pass). Colab sessions end: `save_steps` is small, and re-running the cell resumes.
 
@@ -1085,8 +1086,8 @@ NB04 = [
     import torch
 
     if torch.cuda.is_available():
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "unsloth==2026.10.9", "unsloth_zoo==2026.10.9"],
-                       check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "unsloth==2026.10.9", "unsloth_zoo==2026.10.9",
+                        "tensorboard"], check=True)  # the recipe's report_to: [tensorboard]
         recipe = "configs/qwen2.5-1.5b-colab-t4.yaml"
         for cmd in (["sft"], ["train", "--mode", "grpo"], ["train", "--mode", "egpo"]):
             subprocess.run([sys.executable, "-m", "funrl_lib", *cmd, "--config", recipe], check=True)

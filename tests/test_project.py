@@ -47,3 +47,32 @@ def test_readme_commands_are_what_ci_and_make_run():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: setup$", makefile, re.M) and re.search(r"^demo: setup$", makefile, re.M)
     assert "--no-deps -r requirements-bfcl.txt" in makefile
+
+
+LOGGER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio", "none": None}
+
+
+def test_every_configs_logger_is_installed_by_the_requirements():
+    """A recipe's ``report_to`` must work after ``make setup``: each logger's package is pinned in a requirements
+    file, and ``funrl sft/train``'s logger check passes for every shipped config here."""
+    import yaml
+
+    from funrl_lib.train.config import load_config
+    from funrl_lib.train.run import _check_loggers
+
+    pinned = {}
+    for path in sorted(ROOT.glob("requirements*.txt")):
+        pinned.update(pins(path.name))
+    configs = sorted((ROOT / "configs").glob("*.yaml"))
+    assert configs
+    for config in configs:
+        report_to = (yaml.safe_load(config.read_text()) or {}).get("report_to") or ["none"]
+        for name in [report_to] if isinstance(report_to, str) else report_to:
+            assert name in LOGGER_PACKAGES, f"{config.name}: report_to {name!r}: which pip package is that?"
+            package = LOGGER_PACKAGES[name]
+            assert package is None or package in pinned, \
+                f"{config.name}: report_to {name!r} needs {package} pinned in a requirements*.txt"
+        _check_loggers(load_config(config).report_to)
+    # the train extra carries the same pin as requirements.txt
+    train = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["train"]
+    assert f"tensorboard=={pinned['tensorboard']}" in train

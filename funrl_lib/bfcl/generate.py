@@ -10,8 +10,9 @@ Written (what ``bfcl generate`` writes, so ``funrl bfcl evaluate`` and BFCL's ow
 ``DIR/<model_name>/<group>/BFCL_v4_<category>_result.json``
     JSON Lines, one ``{"id", "result", "input_token_count", "output_token_count", "latency"}`` per entry; ``<group>``
     is ``non_live``, ``live`` or ``multi_turn``; ``<model_name>`` defaults to the model directory's name (a hub id or
-    served name with ``/`` turned into ``_``, as BFCL names its folders). ``latency`` is the wall time of the batch
-    that produced the line divided by the batch size, so the lines of a run add up to its generation time.
+    served name with ``/`` turned into ``_``, as BFCL names its folders), with ``-FC`` appended for ``--prompt fc``
+    (below). ``latency`` is the wall time of the batch that produced the line divided by the batch size, so the lines
+    of a run add up to its generation time.
 ``DIR/<model_name>/generation_config.json``
     The settings (model, backend, prompt, temperature, max_new_tokens, think stripping, categories, limit, seed,
     data version). A later run into the same folder with different generation settings is refused: one folder, one
@@ -34,9 +35,13 @@ first, so they are generated again. A finished category's file is rewritten in d
     system message is kept after it, as BFCL does with its own.
 ``fc``
     The model's own tool format: the question with ``tools=`` (OpenAI-style schemas converted from the BFCL function
-    docs) given to its chat template. The text is stored raw: a Hermes-style ``<tool_call>{...}</tool_call>`` reply
-    needs a matching decoder when scoring (funrl's evaluator decodes Python-list syntax). Needs a template that
-    renders ``tools`` (refused otherwise) and the ``hf`` or ``vllm`` backend.
+    docs) given to its chat template. The text is stored raw. Following BFCL's convention (its function-calling
+    models are registered as ``<model>-FC``), the result folder is named ``<model_name>-FC``: ``-FC`` is appended to
+    the default name and to a ``--model-name`` that lacks it, and ``funrl bfcl evaluate`` decodes a ``-FC`` folder FC
+    style, as BFCL's ``QwenFCHandler`` decodes Hermes/Qwen ``<tool_call>\\n{...}\\n</tool_call>`` replies
+    (:mod:`funrl_lib.bfcl.checker`). Conversely a ``--model-name`` ending in ``-FC`` is refused with the other prompts
+    (it would be scored FC style). Needs a template that renders ``tools`` (refused otherwise) and the ``hf`` or
+    ``vllm`` backend.
 
 **Think blocks.** BFCL scores the raw text. When a reply starts with ``<think>``, the line also gets
 ``"result_raw"`` (the raw text), and ``result`` holds the answer after ``</think>`` if think stripping is on:
@@ -86,11 +91,13 @@ from .data import (CATEGORY_GROUP, OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSI
                    bfcl_data_version, find_data_dir, load_category)
 from .multi_turn import MULTI_TURN_CATEGORIES
 from .prompts import bfcl_function_docs, with_bfcl_system_prompt, with_system
+from .score import FC_SUFFIX, is_fc_model_name
 
 __all__ = ["BACKENDS", "ERROR_PREFIX", "GROUPS", "MULTI_TURN_CATEGORIES", "PROMPTS", "Chat", "GenerateError",
            "Generator", "HFGenerator", "InferenceError", "OpenAIGenerator", "Prompt", "Reply", "VLLMGenerator",
-           "add_generate_parser", "build_messages", "default_model_name", "generate", "make_chat", "make_generator",
-           "openai_tools", "prepare_result_file", "resolve_categories", "result_path", "run_cli", "select_ids"]
+           "add_generate_parser", "build_messages", "default_model_name", "fc_model_name", "generate", "make_chat",
+           "make_generator", "openai_tools", "prepare_result_file", "resolve_categories", "result_path", "run_cli",
+           "select_ids"]
 
 PROMPTS = ("bfcl", "funrl", "fc")
 BACKENDS = ("hf", "vllm", "openai")
@@ -171,6 +178,24 @@ def result_path(out: str | os.PathLike, model_name: str, category: str) -> Path:
     """``out/<model_name>/<group>/BFCL_v4_<category>_result.json`` (BFCL's layout)."""
     group = "multi_turn" if category in MULTI_TURN_CATEGORIES else CATEGORY_GROUP[category]
     return Path(out) / model_name / group / f"{VERSION_PREFIX}_{category}_result.json"
+
+
+def fc_model_name(name: str, prompt: str, *, given: bool = False, log: Callable[[str], None] | None = None) -> str:
+    """The result folder name under BFCL's convention: ``--prompt fc`` results go to a folder ending in ``-FC`` (added
+    when missing; said through ``log`` when the name was ``given`` by the user), so ``funrl bfcl evaluate`` decodes
+    them FC style; any other prompt must not use such a name (:class:`GenerateError`)."""
+    if prompt == "fc":
+        if is_fc_model_name(name):
+            return name
+        if given and log is not None:
+            log(f"--prompt fc: results go to {name + FC_SUFFIX!r} (BFCL's convention: FC models are named "
+                f"'<model>{FC_SUFFIX}', and funrl bfcl evaluate decodes such folders FC style)")
+        return name + FC_SUFFIX
+    if is_fc_model_name(name):
+        raise GenerateError(f"result folder {name!r} ends in {FC_SUFFIX!r}, which marks FC results (BFCL's convention: "
+                            f"funrl bfcl evaluate would decode them FC style), but --prompt is {prompt}; use --prompt "
+                            f"fc, or pass a --model-name without {FC_SUFFIX!r}")
+    return name
 
 
 def default_model_name(model: str | os.PathLike) -> str:
@@ -317,24 +342,19 @@ class HFGenerator(Generator):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, *, dtype: str = "auto", device: str | None = None,
                         **kwargs: Any) -> "HFGenerator":
-        """Load a model directory or hub id, or a LoRA adapter directory on its base model (merged for speed)."""
+        """Load a model directory, hub id or GGUF file (converted once, :mod:`funrl_lib.model_source`), or a LoRA
+        adapter directory on its base model (merged for speed)."""
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from ..model_source import ModelNotFound, load_causal_lm
 
         path = str(path)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype: Any = dtype if dtype == "auto" else getattr(torch, dtype)
-        base = _adapter_base(path)
-        if base is not None:
-            from peft import PeftModel
-
-            model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
-            model = PeftModel.from_pretrained(model, path).merge_and_unload()
-            tokenizer_source = path if (Path(path) / "tokenizer_config.json").exists() else base
-        else:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
-            tokenizer_source = path
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+        try:
+            model, tokenizer = load_causal_lm(path, dtype=torch_dtype, merge_adapter=True)
+        except ModelNotFound as e:
+            raise GenerateError(str(e)) from None
         return cls(model.to(device), tokenizer, source=path, **kwargs)
 
     def generate(self, prompts: Sequence[Prompt]) -> list[Reply]:
@@ -648,6 +668,7 @@ def generate(model: Any, *, categories: str | Sequence[str], out: str | os.PathL
     if "/" in name or "\\" in name or name in (".", ".."):
         raise GenerateError(f"--model-name {name!r}: must be a single folder name")
     say = log or (lambda message: print(message, file=sys.stderr))
+    name = fc_model_name(name, prompt, given=bool(model_name), log=say)
     data = find_data_dir(data_dir)
 
     config = {"model": name if in_memory else str(model), "model_name": name, "backend": backend, "prompt": prompt,
@@ -755,14 +776,16 @@ def add_generate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="for --stratified and for sampling (default 0)")
     p.add_argument("--prompt", default="bfcl", choices=PROMPTS,
                    help="bfcl: BFCL's prompting mode (default); funrl: the FunRL think prompt; fc: the chat "
-                        "template's own tools= format (raw text stored)")
+                        "template's own tools= format (raw text stored; the result folder gets BFCL's -FC suffix, "
+                        "so funrl bfcl evaluate decodes it FC style)")
     p.add_argument("--batch-size", type=int, help="entries per batch (default: hf 8, vllm 256, openai 32); results "
                                                   "are flushed after each batch")
     p.add_argument("--max-new-tokens", type=int, default=1024, help="default 1024")
     p.add_argument("--temperature", type=float, default=0.001,
                    help="default 0.001 (BFCL's); hf and vllm decode greedily at <= 0.01")
     p.add_argument("--model-name", help="result folder name (default: the model directory's name, or the hub id "
-                                        "with / as _)")
+                                        "with / as _); with --prompt fc, -FC is appended if missing; a name ending in "
+                                        "-FC is refused with the other prompts")
     p.add_argument("--out", required=True, help="results folder: OUT/<model_name>/<group>/BFCL_v4_<cat>_result.json")
     p.add_argument("--strip-think", action=argparse.BooleanOptionalAction, default=None,
                    help="store the answer after a leading <think>...</think> in result (raw text in result_raw); "

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from .backend import prepare_backend
 from .config import Config
 from .data import prepare_rows, rows_dataset
 from .models import Policy, load_policy, use_cpu
@@ -139,6 +140,7 @@ def run_sft(cfg: Config, *, force: bool = False, callbacks: list | None = None) 
     out = stage_dir(cfg, "sft")
     if (final := _finished(cfg, out, "SFT", force)) is not None:
         return final
+    prepare_backend(cfg)  # Unsloth (backend unsloth) before trl/transformers/peft
     from trl import SFTConfig, SFTTrainer
 
     policy = load_policy(cfg)
@@ -208,9 +210,10 @@ def run_train(cfg: Config, *, force: bool = False, callbacks: list | None = None
     out = stage_dir(cfg, mode)
     if (final := _finished(cfg, out, mode.upper(), force)) is not None:
         return final
+    prepare_backend(cfg)  # Unsloth (backend unsloth) before trl/transformers/peft
     init = _init_path(cfg)
     policy = load_policy(cfg, init=init)
-    from .egpo import entropy_trainer_class  # after load_policy: Unsloth (if used) has patched trl by now
+    from .egpo import entropy_trainer_class  # after prepare_backend: Unsloth (if used) has patched trl
 
     train, _, counts = prepare_rows(cfg, policy.tokenizer)
     print(f"{mode.upper()} on {counts['train']} prompts from {init or 'the base model'}")
