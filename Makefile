@@ -42,9 +42,11 @@ tour: setup
 bench: setup
 	$(PY) benchmarks/checker_speed.py $(if $(OFFICIAL_VENV),--official-venv $(OFFICIAL_VENV))
 
-# Re-record the official checker's verdicts (builds a throwaway venv with the full bfcl-eval; a few minutes).
+# Re-record the official checker's verdicts (builds a throwaway venv with the full bfcl-eval; a few minutes):
+# prompt mode (tests/fixtures/bfcl_parity) and FC mode (QwenFCHandler; tests/fixtures/bfcl_fc_parity).
 parity: setup
 	$(PY) scripts/bfcl_parity.py
+	$(PY) scripts/bfcl_parity.py --fc
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

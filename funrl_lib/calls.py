@@ -24,6 +24,15 @@ Formats (``fmt=``):
     assistant message holding them, or the JSON text of either.
 ``"hermes"``
     Hermes / Qwen ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks; text around them is allowed.
+``"qwen_fc"``
+    BFCL's FC-mode decoder for Hermes/Qwen models, exactly ``QwenFCHandler.decode_ast`` (bfcl-eval 2026.3.23,
+    ``model_handler/local_inference/qwen_fc.py``), which BFCL uses for its ``Qwen/...-FC`` entries: every match of
+    ``<tool_call>\n(.*?)\n</tool_call>`` (DOTALL; the newlines right inside the tags are required) is ``json.loads``-ed
+    and a block that does not parse is **silently skipped**; text outside the blocks is ignored (prose, a ``<think>``
+    block, a bare JSON list: no block, so no call). Then every parsed block must be a JSON object with ``"name"`` and
+    an object ``"arguments"`` (a JSON string of arguments, ``"parameters"``, a list in a block: the whole decode
+    fails). No block at all decodes to ``[]``, not an error. :func:`qwen_fc_response` is the other half of the
+    official pipeline (what BFCL's FC generation keeps of a reply: the text after the last ``</think>``).
 ``"auto"``
     hermes if a ``<tool_call>`` tag is present, else json if the text parses as JSON, else python.
 
@@ -56,14 +65,16 @@ __all__ = [
     "RenderError",
     "ThinkSplit",
     "decode_calls",
+    "decode_qwen_fc",
     "parse_completion",
+    "qwen_fc_response",
     "render_calls",
     "render_completion",
     "split_think",
     "strip_think",
 ]
 
-FORMATS = ("python", "json", "openai", "hermes", "auto")
+FORMATS = ("python", "json", "openai", "hermes", "qwen_fc", "auto")
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 # Key that a ``**kwargs`` splat decodes to (BFCL stores it under the key None; a string key keeps Call typed and
@@ -479,6 +490,53 @@ def decode_hermes(text: Any) -> list[Call]:
     return calls
 
 
+# QwenFCHandler._extract_tool_calls's pattern, verbatim.
+_QWEN_FC_BLOCK = re.compile(r"<tool_call>\n(.*?)\n</tool_call>", re.DOTALL)
+
+
+def qwen_fc_response(text: Any) -> Any:
+    """What BFCL's ``QwenFCHandler._parse_query_response_prompting`` keeps of a raw reply as the result it stores:
+    the text after the last ``</think>`` with leading newlines removed, or the whole text when there is no
+    ``</think>``. Idempotent (the kept text has no ``</think>``), so applying it to a result file that BFCL's own
+    generation wrote changes nothing. Non-strings are returned unchanged."""
+    if not isinstance(text, str) or THINK_CLOSE not in text:
+        return text
+    return text.split(THINK_CLOSE)[-1].lstrip("\n")
+
+
+def decode_qwen_fc(text: Any) -> list[Call]:
+    """BFCL's ``QwenFCHandler.decode_ast`` (see the module docstring), raising :class:`DecodeError` where it raises.
+
+    ``[]`` (no block that parses) is a successful decode, as in BFCL: an AST category then reports a wrong count, the
+    irrelevance categories count it as "no call". A call's name is kept as JSON gave it (a non-string name is a
+    wrong function name for the checker, as in BFCL)."""
+    if not isinstance(text, str):
+        raise DecodeError(f"expected a string, got {type(text).__name__}", fmt="qwen_fc")
+    parsed = []
+    for block in _QWEN_FC_BLOCK.findall(text):
+        try:
+            parsed.append(json.loads(block))
+        except Exception:  # noqa: BLE001 - BFCL skips a block that does not parse, whatever the error
+            continue
+    for i, obj in enumerate(parsed):
+        if type(obj) is not dict:
+            raise DecodeError(f"block {i} is a JSON {type(obj).__name__}, not an object (BFCL: \"Model did not return "
+                              "a list of function calls\")", fmt="qwen_fc", text=text)
+    calls = []
+    for i, obj in enumerate(parsed):
+        if "name" not in obj or "arguments" not in obj:
+            missing = "name" if "name" not in obj else "arguments"
+            raise DecodeError(f"block {i} has no {missing!r} key", fmt="qwen_fc", text=text)
+        name, arguments = obj["name"], obj["arguments"]
+        if type(arguments) is not dict:  # BFCL calls arguments.items()
+            raise DecodeError(f"block {i}: arguments must be a JSON object, got {type(arguments).__name__}",
+                              fmt="qwen_fc", text=text)
+        if isinstance(name, (list, dict)):  # BFCL builds {name: arguments}: an unhashable name raises
+            raise DecodeError(f"block {i}: the name is a JSON {type(name).__name__}", fmt="qwen_fc", text=text)
+        calls.append(Call(name, dict(arguments)))
+    return calls
+
+
 def _call_json(call: Call) -> dict[str, Any]:
     return {"name": call.name, "arguments": call.arguments}
 
@@ -505,6 +563,8 @@ def decode_calls(text: Any, fmt: str = "python", *, known_names: Iterable[str] =
             return decode_openai(text)
         if fmt == "hermes":
             return decode_hermes(text)
+        if fmt == "qwen_fc":
+            return decode_qwen_fc(text)
         if fmt == "auto":
             if isinstance(text, str) and TOOL_CALL_OPEN in text:
                 return decode_hermes(text)
@@ -522,17 +582,18 @@ def decode_calls(text: Any, fmt: str = "python", *, known_names: Iterable[str] =
 
 
 def render_calls(calls: Sequence[Call], fmt: str = "python") -> Any:
-    """Write calls in ``fmt``: a string for python/json/hermes, the ``tool_calls`` list for openai."""
+    """Write calls in ``fmt``: a string for python/json/hermes/qwen_fc (the last two alike: one
+    ``<tool_call>\\n{...}\\n</tool_call>`` block per call), the ``tool_calls`` list for openai."""
     if fmt == "python":
         return render_python(calls)
     if fmt == "json":
         return _dumps([_call_json(c) for c in calls])
-    if fmt == "hermes":
+    if fmt in ("hermes", "qwen_fc"):
         return "\n".join(f"{TOOL_CALL_OPEN}\n{_dumps(_call_json(c))}\n{TOOL_CALL_CLOSE}" for c in calls)
     if fmt == "openai":
         return [{"id": f"call_{i}", "type": "function",
                  "function": {"name": c.name, "arguments": _dumps(c.arguments)}} for i, c in enumerate(calls)]
-    raise ValueError(f"unknown call format {fmt!r}; expected one of python, json, openai, hermes")
+    raise ValueError(f"unknown call format {fmt!r}; expected one of python, json, openai, hermes, qwen_fc")
 
 
 # ---------------------------------------------------------------------------------------------------------------

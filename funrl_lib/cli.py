@@ -3,8 +3,9 @@
     funrl bfcl score --category CAT --results RESULT.jsonl [--out VERDICTS.jsonl] [--data-dir DIR]
     funrl bfcl generate --model PATH_OR_NAME --backend hf|vllm|openai --categories CAT[,...] --out DIR [--limit N]
     funrl bfcl evaluate --results DIR --out OUT [--label NAME] [--strip-think] [--data-dir DIR]
+        (a model folder named *-FC is decoded FC style, as BFCL's QwenFCHandler; others prompt style)
     funrl bfcl info [--data-dir DIR]
-    funrl decode [--format python|json|hermes|openai|auto] [TEXT | -]
+    funrl decode [--format python|json|hermes|qwen_fc|openai|auto] [TEXT | -]
     funrl demo [--config configs/tiny-cpu.yaml] [--out outputs/demo] [--smoke] [--set KEY=VALUE ...] [--force]
     funrl tour [--out DIR]
     funrl pool --backend programmatic --n 2000 --seed 0 --out POOL.jsonl
@@ -53,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = bfcl.add_subparsers(dest="bfcl_command", required=True)
     score = bsub.add_parser("score", help="score one category's result file with funrl's BFCL checker")
     score.add_argument("--category", required=True, help="e.g. simple_python, live_multiple, irrelevance")
-    score.add_argument("--results", required=True, help="BFCL result lines: {\"id\": ..., \"result\": \"<raw text>\"}")
+    score.add_argument("--results", required=True, help="BFCL result lines: {\"id\": ..., \"result\": \"<raw text>\"}; "
+                                                        "decoded FC style when the file's model folder ends in -FC "
+                                                        "(as in funrl bfcl evaluate)")
     score.add_argument("--out", help="write one verdict per input line here (JSONL)")
     _add_data_dir(score)
     score.add_argument("--strip-think", action="store_true",
@@ -62,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="expect '.' in function names as '_' (BFCL's setting for OpenAI-style FC models)")
     ev = bsub.add_parser("evaluate", help="score every BFCL result file under a folder; summary.json, tables, chart")
     ev.add_argument("--results", required=True, nargs="+", metavar="DIR",
-                    help="folder(s) searched for BFCL_v4_<category>_result.json files (one model)")
+                    help="folder(s) searched for BFCL_v4_<category>_result.json files (one model); a model folder "
+                         "whose name ends in -FC (BFCL's convention; `funrl bfcl generate --prompt fc` names it so) "
+                         "is decoded FC style like BFCL's Qwen -FC models (<tool_call> blocks), others prompt style")
     ev.add_argument("--out", required=True, help="folder for summary.json, summary.md, errors.json, verdicts/, "
                                                  "comparison.png")
     ev.add_argument("--label", default="this model", help="name of the model in the tables and the chart")
@@ -77,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     decode = sub.add_parser("decode", help="decode model output into calls (JSON on stdout)")
     decode.add_argument("text", nargs="?", default="-", help="the output to decode, or - for standard input")
-    decode.add_argument("--format", default="python", choices=["python", "json", "hermes", "openai", "auto"])
+    decode.add_argument("--format", default="python", choices=["python", "json", "hermes", "qwen_fc", "openai", "auto"])
     decode.add_argument("--known-name", action="append", default=[],
                         help="a tool name that is not a Python identifier (e.g. 'Market Trends API'); repeatable")
 
@@ -129,17 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _bfcl_score(args: argparse.Namespace) -> int:
     from .bfcl.data import bfcl_data_version, find_data_dir
-    from .bfcl.score import score_results_file, write_verdicts
+    from .bfcl.evaluate import model_folder
+    from .bfcl.score import is_fc_model_name, score_results_file, write_verdicts
 
     data_dir = find_data_dir(args.data_dir)
+    fc = is_fc_model_name(model_folder(args.results).name)
     try:
         from .bfcl.multi_turn import MULTI_TURN_CATEGORIES, score_multi_turn_file
+        if args.category in MULTI_TURN_CATEGORIES and fc:
+            print(f"funrl: error: {args.results}: multi-turn results of an FC model (folder name ends in -FC); funrl "
+                  "scores multi-turn in BFCL's prompting mode only", file=sys.stderr)
+            return 2
         if args.category in MULTI_TURN_CATEGORIES:  # runs on BFCL's simulated backends with its official checker
             report = score_multi_turn_file(args.category, args.results, data_dir=data_dir,
                                            strip_thinking=args.strip_think)
         else:
             report = score_results_file(args.category, args.results, data_dir=data_dir,
-                                        strip_thinking=args.strip_think, underscore_to_dot=args.underscore_to_dot)
+                                        strip_thinking=args.strip_think, underscore_to_dot=args.underscore_to_dot,
+                                        fc=fc)
     except FileNotFoundError:
         print(f"funrl: error: --results {args.results}: file not found", file=sys.stderr)
         return 2
@@ -151,6 +163,8 @@ def _bfcl_score(args: argparse.Namespace) -> int:
     if args.out:
         write_verdicts(report, args.out)
     print(report.summary())
+    if fc:
+        print("decoded FC style (BFCL's QwenFCHandler; the model folder's name ends in -FC)")
     print(f"data: {bfcl_data_version(data_dir)}")
     if args.out:
         print(f"verdicts: {args.out}")
@@ -168,7 +182,15 @@ def _bfcl_evaluate(args: argparse.Namespace) -> int:
         return 2
     for problem in summary["problems"]:
         print(problem, file=sys.stderr)
+    for note in summary["notes"]:
+        print(f"note: {note}", file=sys.stderr)
     out = write_outputs(summary, reports, args.out, label=args.label)
+    for mode, what in (("fc", "FC style (BFCL's QwenFCHandler; folder name ends in -FC)"),
+                       ("prompt", "prompt style (Python-list syntax)")):
+        if summary["decoding"].get(mode):
+            print(f"decoded {what}: {', '.join(summary['decoding'][mode])}")
+    if summary["decoding"].get("fc"):
+        print("FC style: irrelevance and live_irrelevance count as correct when no call is decoded")
     for c, r in summary["categories"].items():
         partial = "" if r["complete"] else f"  PARTIAL: {r['missing']} of {r['category_size']} entries missing"
         print(f"{c:<24} {100 * r['accuracy']:6.2f}%  ({r['correct']}/{r['total']}){partial}")
@@ -230,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .bfcl.data import BFCLDataError
     from .pipeline import PipelineError
     from .synth.io import InputError
+    from .train.backend import BackendError
     from .train.config import ConfigError
 
     try:
@@ -280,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tour":
             from .demo import run_demo
             return run_demo(args.out, data_dir=args.data_dir)
-    except (BFCLDataError, InputError, ConfigError, PipelineError) as e:
+    except (BFCLDataError, InputError, ConfigError, PipelineError, BackendError) as e:
         print(f"funrl: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

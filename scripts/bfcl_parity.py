@@ -24,6 +24,34 @@ What it does:
    error_types[k-1]); ``digest`` lets the test confirm it regenerated the same texts.
 
 ``tests/test_bfcl_parity.py`` asserts that funrl's checker gives the same (valid, error_type) on every row.
+
+**FC mode** (``--fc``; ``make parity`` runs both)::
+
+    python scripts/bfcl_parity.py --fc       # the same venv; writes tests/fixtures/bfcl_fc_parity/
+
+The same, for the raw FC outputs of :mod:`funrl_lib.bfcl.fc_mutations` (Hermes/Qwen ``<tool_call>`` replies: think
+text, several blocks, broken JSON, bare JSON lists, prose, gold and wrong answers), scored as BFCL scores its
+function-calling Qwen entries: the handler of the registered ``Qwen/Qwen3-0.6B-FC`` (``QwenFCHandler``,
+``underscore_to_dot`` off) first keeps what its generation keeps of a raw reply (``_parse_query_response_prompting``
+on a completions-shaped object: the text after the last ``</think>``), then ``_evaluate_single_ast_entry`` /
+``_evaluate_single_relevance_entry`` decode it with ``QwenFCHandler.decode_ast`` and check it. The gold and probe
+result files (holding the kept text, as BFCL's own generation writes them) are cross-checked with ``bfcl evaluate
+--model Qwen/Qwen3-0.6B-FC``, whose counts go into each fixture's header (``cli``). Fixture format as above, with
+``fc_mutations_version``. ``tests/test_bfcl_fc_parity.py`` asserts funrl's FC scoring (``funrl bfcl evaluate`` on a
+``*-FC`` folder) gives the same verdict on every row and the same per-category accuracies.
+
+**Real model outputs** (``--from-results``)::
+
+    python scripts/bfcl_parity.py --from-results outputs/bfcl/results/Qwen2.5-Coder-0.5B-Instruct-FC
+
+records the official verdicts on every line of the result files of a model folder (as ``funrl bfcl generate``
+writes it; a folder whose name ends in ``-FC`` is scored with the FC handler above, any other with the prompt-mode
+one, the convention ``funrl bfcl evaluate`` follows) into ``tests/fixtures/bfcl_real/<folder name>/<category>.jsonl.gz``
+(header, then ``{"id", "result", "v"}`` per line with the stored result text), cross-checked with ``bfcl evaluate``
+(``--partial-eval`` for a subset). ``tests/test_bfcl_fc_parity.py`` scores every such fixture with funrl and asserts
+the same verdicts and accuracies; nothing else is needed to add one.
+
+Recorded (2026-12-05): ``python scripts/bfcl_parity.py --fc`` with the venv made by this script.
 """
 
 from __future__ import annotations
@@ -40,8 +68,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "bfcl_parity"
+FC_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_fc_parity"
+REAL_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_real"
 BFCL_EVAL = "bfcl-eval==2026.3.23"
 PROBE_MODEL = "meta-llama/Llama-3.1-8B-Instruct"  # registered prompt-mode OSS handler: default decode_ast
+FC_PROBE_MODEL = "Qwen/Qwen3-0.6B-FC"  # registered FC model: QwenFCHandler, underscore_to_dot False
 CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple", "live_simple", "live_multiple",
               "live_parallel", "live_parallel_multiple", "irrelevance", "live_irrelevance", "live_relevance"]
 
@@ -164,15 +195,16 @@ def check_rule_tests() -> int:
     return 1 if failed else 0
 
 
-def official_verdict(eval_runner, handler, category, prompt_entry, ground_truth, text, Language, ReturnFormat):
+def official_verdict(eval_runner, handler, category, prompt_entry, ground_truth, text, Language, ReturnFormat,
+                     model=PROBE_MODEL):
     """(valid, error_type) from the official single-entry evaluators, exceptions recorded as checker errors."""
     try:
         if ground_truth is None:
             result = eval_runner._evaluate_single_relevance_entry(handler, prompt_entry["id"], text, prompt_entry,
-                                                                  PROBE_MODEL.replace("/", "_"), category)
+                                                                  model.replace("/", "_"), category)
         else:
             result = eval_runner._evaluate_single_ast_entry(handler, prompt_entry["id"], text, ground_truth,
-                                                            prompt_entry, PROBE_MODEL.replace("/", "_"), category,
+                                                            prompt_entry, model.replace("/", "_"), category,
                                                             language=Language.PYTHON,
                                                             return_format=ReturnFormat.PYTHON)
     except Exception as e:  # the official evaluation would abort on this row
@@ -180,20 +212,26 @@ def official_verdict(eval_runner, handler, category, prompt_entry, ground_truth,
     return bool(result["valid"]), (None if result["valid"] else result["error_type"])
 
 
-def cli_check(category: str, label: str, results: list[dict], work: Path) -> None:
-    """Score ``results`` with the official ``bfcl evaluate`` CLI and compare accuracy with the harness."""
+def cli_check(category: str, label: str, results: list[dict], work: Path, model: str = PROBE_MODEL,
+              partial: bool = False) -> dict:
+    """Score ``results`` with the official ``bfcl evaluate`` CLI and compare accuracy with the harness; returns the
+    official counts."""
+    import shutil
+
     from bfcl_eval.utils import get_directory_structure_by_category
 
-    model_dir = PROBE_MODEL.replace("/", "_")
-    root = work / f"cli_{category}_{label}"
+    model_dir = model.replace("/", "_")
+    root = work / f"cli_{model_dir}_{category}_{label}"
+    shutil.rmtree(root, ignore_errors=True)
     result_dir = root / "result" / model_dir / get_directory_structure_by_category(category)
     result_dir.mkdir(parents=True, exist_ok=True)
     with open(result_dir / f"BFCL_v4_{category}_result.json", "w") as f:
         for r in results:
             f.write(json.dumps({"id": r["id"], "result": r["result"]}) + "\n")
     env = dict(os.environ, BFCL_PROJECT_ROOT=str(root))
-    proc = subprocess.run([sys.executable, "-m", "bfcl_eval", "evaluate", "--model", PROBE_MODEL, "--test-category",
-                           category, "--result-dir", str(root / "result"), "--score-dir", str(root / "score")],
+    proc = subprocess.run([sys.executable, "-m", "bfcl_eval", "evaluate", "--model", model, "--test-category",
+                           category, "--result-dir", str(root / "result"), "--score-dir", str(root / "score")]
+                          + (["--partial-eval"] if partial else []),
                           env=env, capture_output=True, text=True)
     score_file = next((root / "score").rglob(f"BFCL_v4_{category}_score.json"), None)
     if proc.returncode != 0 or score_file is None:
@@ -205,23 +243,212 @@ def cli_check(category: str, label: str, results: list[dict], work: Path) -> Non
         raise SystemExit(f"{category}/{label}: bfcl evaluate says {summary['correct_count']}/"
                          f"{summary['total_count']}, the harness {expected}/{len(results)}")
     print(f"  bfcl evaluate agrees on {category}/{label}: {expected}/{len(results)}", flush=True)
+    return {"correct": summary["correct_count"], "total": summary["total_count"]}
+
+
+class _Completion:
+    """The part of an OpenAI completions response that ``_parse_query_response_prompting`` reads."""
+
+    def __init__(self, text: str):
+        from types import SimpleNamespace
+
+        self.choices = [SimpleNamespace(text=text)]
+        self.usage = SimpleNamespace(prompt_tokens=0, completion_tokens=0)
+
+
+def official_fc_kept(handler, text):
+    """What BFCL's FC generation stores as the result of a raw reply (QwenFCHandler's own response parsing)."""
+    if not isinstance(text, str):
+        return text
+    return handler._parse_query_response_prompting(_Completion(text))["model_responses"]
+
+
+def _setup_inner(args: argparse.Namespace) -> None:
+    os.environ.setdefault("BFCL_PROJECT_ROOT", str(Path(args.work) / "bfcl_root"))
+    os.environ.setdefault("OPENAI_API_KEY", "unused")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    Path(os.environ["BFCL_PROJECT_ROOT"]).mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(REPO))
+
+
+def _write_fixture(path: Path, header: dict, lines: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=9) as f:
+        f.write(json.dumps(header) + "\n")
+        for line in lines:
+            f.write(json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+
+def run_inner_fc(args: argparse.Namespace) -> int:
+    """FC fixtures: the raw outputs of funrl_lib.bfcl.fc_mutations through QwenFCHandler and the official checker."""
+    _setup_inner(args)
+    import importlib.metadata
+
+    from bfcl_eval.constants.enums import Language, ReturnFormat
+    from bfcl_eval.eval_checker import eval_runner
+    from bfcl_eval.utils import load_dataset_entry, load_ground_truth_entry
+
+    from funrl_lib.bfcl.data import AST_CATEGORIES, find_data_dir, load_category
+    from funrl_lib.bfcl.fc_mutations import FC_MUTATIONS_VERSION, fc_mutations, mutations_digest
+
+    official_version = importlib.metadata.version("bfcl-eval")
+    data_dir = find_data_dir()
+    handler = eval_runner.get_handler(FC_PROBE_MODEL)
+    assert type(handler).__name__ == "QwenFCHandler", type(handler)
+    out_dir = Path(args.out)
+    total = 0
+    for category in args.categories:
+        started = time.time()
+        prompts = {e["id"]: e for e in load_dataset_entry(category, include_prereq=False,
+                                                          include_language_specific_hint=False)}
+        answers = ({e["id"]: e["ground_truth"] for e in load_ground_truth_entry(category)}
+                   if category in AST_CATEGORIES else {})
+        entries = load_category(category, data_dir)
+        error_types: list[str] = []
+        lines = []
+        counts = {"rows": 0, "valid": 0}
+        gold_results, probe_results = [], []
+        for entry_id, entry in entries.items():
+            items = fc_mutations(entry)
+            codes, kept_texts = [], []
+            for name, text in items:
+                kept = official_fc_kept(handler, text)
+                kept_texts.append(kept)
+                valid, error_type = official_verdict(eval_runner, handler, category, prompts[entry_id],
+                                                     answers.get(entry_id), kept, Language, ReturnFormat,
+                                                     model=FC_PROBE_MODEL)
+                if valid:
+                    codes.append(0)
+                    counts["valid"] += 1
+                else:
+                    if error_type not in error_types:
+                        error_types.append(error_type)
+                    codes.append(error_types.index(error_type) + 1)
+                counts["rows"] += 1
+            lines.append({"id": entry_id, "digest": mutations_digest(items), "v": codes})
+            gold_results.append({"id": entry_id, "result": kept_texts[0], "_valid": codes[0] == 0})
+            k = len(probe_results) % len(items)  # a different output per entry: a mix of right and wrong
+            probe_results.append({"id": entry_id, "result": kept_texts[k], "_valid": codes[k] == 0})
+        cli = {}
+        if not args.skip_cli_check:
+            for label, results in (("gold", gold_results), ("probe", probe_results)):
+                cli[label] = cli_check(category, label, results, Path(args.work), model=FC_PROBE_MODEL)
+        header = {"category": category, "bfcl_eval": official_version, "python": platform.python_version(),
+                  "fc_mutations_version": FC_MUTATIONS_VERSION, "probe_model": FC_PROBE_MODEL,
+                  "handler": type(handler).__name__, "created": time.strftime("%Y-%m-%d"), "entries": len(lines),
+                  **counts, "cli": cli, "error_types": error_types}
+        path = out_dir / f"{category}.jsonl.gz"
+        _write_fixture(path, header, lines)
+        total += counts["rows"]
+        print(f"{category:24s} {len(lines):5d} entries {counts['rows']:7d} rows {counts['valid']:7d} valid "
+              f"({time.time() - started:.1f}s) -> {path}", flush=True)
+    print(f"total rows: {total}")
+    return 0
+
+
+def run_inner_results(args: argparse.Namespace) -> int:
+    """Official verdicts on the lines of real result files (one model folder), stored with the texts."""
+    _setup_inner(args)
+    import importlib.metadata
+
+    from bfcl_eval.constants.enums import Language, ReturnFormat
+    from bfcl_eval.eval_checker import eval_runner
+    from bfcl_eval.utils import load_dataset_entry, load_ground_truth_entry
+
+    from funrl_lib.bfcl.data import AST_CATEGORIES, find_data_dir, load_category
+    from funrl_lib.bfcl.evaluate import find_result_files, model_folder
+    from funrl_lib.bfcl.score import is_fc_model_name
+
+    official_version = importlib.metadata.version("bfcl-eval")
+    data_dir = find_data_dir()
+    files = {c: p for c, p in find_result_files(args.from_results).items() if c in CATEGORIES}
+    if not files:
+        raise SystemExit(f"{args.from_results}: no result files of the categories {', '.join(CATEGORIES)}")
+    folders = {model_folder(p).name for p in files.values()}
+    if len(folders) != 1:
+        raise SystemExit(f"{args.from_results}: result files of several model folders ({', '.join(sorted(folders))})")
+    folder = folders.pop()
+    name = args.name or folder
+    fc = is_fc_model_name(folder)
+    model = FC_PROBE_MODEL if fc else PROBE_MODEL
+    handler = eval_runner.get_handler(model)
+    out_dir = Path(args.out) / name
+    for category, path in sorted(files.items()):
+        prompts = {e["id"]: e for e in load_dataset_entry(category, include_prereq=False,
+                                                          include_language_specific_hint=False)}
+        answers = ({e["id"]: e["ground_truth"] for e in load_ground_truth_entry(category)}
+                   if category in AST_CATEGORIES else {})
+        entries = load_category(category, data_dir)
+        error_types: list[str] = []
+        lines, results, seen, skipped = [], [], set(), 0
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(raw)
+                entry_id, text = row["id"], row["result"]
+            except (ValueError, KeyError, TypeError):
+                skipped += 1
+                continue
+            if entry_id not in entries or entry_id in seen or not isinstance(text, str):
+                skipped += 1
+                continue
+            seen.add(entry_id)
+            kept = official_fc_kept(handler, text) if fc else text
+            valid, error_type = official_verdict(eval_runner, handler, category, prompts[entry_id],
+                                                 answers.get(entry_id), kept, Language, ReturnFormat, model=model)
+            code = 0
+            if not valid:
+                if error_type not in error_types:
+                    error_types.append(error_type)
+                code = error_types.index(error_type) + 1
+            lines.append({"id": entry_id, "result": text, "v": code})
+            results.append({"id": entry_id, "result": kept, "_valid": valid})
+        cli = {}
+        if not args.skip_cli_check and results:
+            cli = cli_check(category, "real", results, Path(args.work), model=model,
+                            partial=len(results) < len(entries))
+        header = {"category": category, "bfcl_eval": official_version, "python": platform.python_version(),
+                  "decoding": "fc" if fc else "prompt", "probe_model": model, "handler": type(handler).__name__,
+                  "source": str(path), "model_folder": folder, "created": time.strftime("%Y-%m-%d"),
+                  "rows": len(lines), "valid": sum(1 for line in lines if line["v"] == 0), "skipped_lines": skipped,
+                  "cli": cli, "error_types": error_types}
+        _write_fixture(out_dir / f"{category}.jsonl.gz", header, lines)
+        print(f"{category:24s} {header['valid']:5d}/{header['rows']} valid ({header['decoding']}; {skipped} lines "
+              f"skipped) -> {out_dir / (category + '.jsonl.gz')}", flush=True)
+    return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--venv", default="/tmp/funrl-bfcl-official", help="throwaway venv for the official package")
-    parser.add_argument("--out", default=str(FIXTURES))
+    parser.add_argument("--out", help=f"fixture folder (default: {FIXTURES.relative_to(REPO)}, with --fc "
+                                      f"{FC_FIXTURES.relative_to(REPO)}, with --from-results "
+                                      f"{REAL_FIXTURES.relative_to(REPO)})")
+    parser.add_argument("--fc", action="store_true", help="FC mode: the raw <tool_call> outputs of "
+                                                          "funrl_lib.bfcl.fc_mutations through QwenFCHandler")
+    parser.add_argument("--from-results", metavar="DIR", help="record the official verdicts on the result files of "
+                                                              "one model folder (-FC: FC decoding) as a fixture")
+    parser.add_argument("--name", help="--from-results: fixture folder name (default: the model folder's name)")
     parser.add_argument("--work", default="/tmp/funrl-bfcl-parity-work", help="scratch folder (BFCL_PROJECT_ROOT)")
     parser.add_argument("--categories", nargs="+", default=CATEGORIES, choices=CATEGORIES)
     parser.add_argument("--skip-cli-check", action="store_true", help="do not cross-check with `bfcl evaluate`")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.fc and args.from_results:
+        parser.error("--fc and --from-results are separate runs")
+    if args.out is None:
+        args.out = str(REAL_FIXTURES if args.from_results else FC_FIXTURES if args.fc else FIXTURES)
     if args.inner:
-        return run_inner(args)
+        if args.from_results:
+            return run_inner_results(args)
+        return run_inner_fc(args) if args.fc else run_inner(args)
     python = ensure_venv(Path(args.venv))
     cmd = [str(python), __file__, "--inner", "--out", args.out, "--work", args.work, "--categories", *args.categories]
     if args.skip_cli_check:
         cmd.append("--skip-cli-check")
+    if args.fc:
+        cmd.append("--fc")
+    if args.from_results:
+        cmd += ["--from-results", str(Path(args.from_results).resolve())] + (["--name", args.name] if args.name else [])
     return subprocess.run(cmd).returncode
 
 

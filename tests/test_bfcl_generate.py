@@ -1,6 +1,7 @@
 """`funrl bfcl generate`: result files in BFCL's layout from a tiny local model (built here, nothing downloaded) and
 from the loopback OpenAI server; the exact BFCL prompt reaches the model; resume after a torn line; stratified
-selection; the round trip through `funrl bfcl evaluate`; think stripping; the multi-turn plug-in contract."""
+selection; the round trip through `funrl bfcl evaluate`; think stripping; the multi-turn plug-in contract; --prompt fc
+results in a `<model>-FC` folder (BFCL's convention) that evaluate decodes FC style."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from funrl_lib.bfcl.data import load_category
-from funrl_lib.bfcl.generate import (ERROR_PREFIX, GenerateError, Generator, Reply, build_messages, generate,
-                                     openai_tools, prepare_result_file, resolve_categories, select_ids)
+from funrl_lib.bfcl.checker import gold_calls
+from funrl_lib.bfcl.generate import (ERROR_PREFIX, GenerateError, Generator, Reply, build_messages, fc_model_name,
+                                     generate, openai_tools, prepare_result_file, resolve_categories, select_ids)
 from funrl_lib.bfcl.prompts import BFCL_SYSTEM_PROMPT, with_bfcl_system_prompt
+from funrl_lib.calls import render_calls
 from funrl_lib.cli import main
 from funrl_lib.prompts import FUNRL_SYSTEM
 
@@ -158,9 +161,67 @@ def test_funrl_and_fc_prompts(tiny_dir, tmp_path, monkeypatch):
         if (tiny_dir / f).exists():
             (tok_dir / f).write_bytes((tiny_dir / f).read_bytes())
     seen = spy_prompts(monkeypatch)
-    generate(str(tok_dir), categories="simple_python", limit=1, prompt="fc", max_new_tokens=2, out=tmp_path / "fc",
-             progress=False)
+    report = generate(str(tok_dir), categories="simple_python", limit=1, prompt="fc", max_new_tokens=2,
+                      out=tmp_path / "fc", progress=False)
     assert len(seen) == 1 and '"name": "calculate_triangle_area"' in seen[0] and '"type": "object"' in seen[0]
+    # BFCL's convention: the default folder name of an fc run ends in -FC, so evaluate decodes it FC style
+    assert report["model_name"] == "fc-model-FC"
+    assert (tmp_path / "fc" / "fc-model-FC" / "non_live" / "BFCL_v4_simple_python_result.json").exists()
+
+
+class CannedFC(Canned):
+    """A generator without a model that renders prompts itself (so --prompt fc is allowed) and answers every
+    question with the gold answer as a Hermes <tool_call> block, after a think block."""
+
+    renders = True
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.tools_seen = []
+
+    def render(self, messages, tools=None):
+        return json.dumps({"messages": messages, "tools": tools})
+
+    def generate(self, prompts):
+        self.tools_seen += [p.tools for p in prompts]
+        replies = []
+        for p in prompts:
+            question = p.messages[-1]["content"]
+            entry = next(e for e in load_category("simple_python").values() if e.question[0][-1]["content"] == question)
+            replies.append(Reply("<think>\nuse the tool\n</think>\n\n"
+                                 + render_calls(gold_calls(entry.possible_answer), "qwen_fc"), 10, 3))
+        return replies
+
+
+def test_fc_results_go_to_an_fc_folder_and_are_scored_fc_style(tmp_path, capsys):
+    said = []
+    generator = CannedFC()
+    report = generate(generator, model_name="tiny", categories="simple_python", limit=3, prompt="fc", out=tmp_path,
+                      progress=False, log=said.append)
+    assert report["model_name"] == "tiny-FC" and report["dir"] == tmp_path / "tiny-FC"
+    assert any("results go to 'tiny-FC'" in m for m in said)
+    assert all(tools and tools[0]["type"] == "function" for tools in generator.tools_seen)
+    config = json.loads((tmp_path / "tiny-FC" / "generation_config.json").read_text())
+    assert config["model_name"] == "tiny-FC" and config["prompt"] == "fc"
+    rows = read_rows(tmp_path / "tiny-FC" / "non_live" / "BFCL_v4_simple_python_result.json")
+    assert len(rows) == 3 and all(r["result"].startswith("<think>") and "<tool_call>\n{" in r["result"] for r in rows)
+    # a name that already ends in -FC is kept, and the run resumes there (nothing left to do)
+    said.clear()
+    again = generate(CannedFC(), model_name="tiny-FC", categories="simple_python", limit=3, prompt="fc", out=tmp_path,
+                     progress=False, log=said.append)
+    assert again["model_name"] == "tiny-FC" and again["categories"]["simple_python"]["generated"] == 0 and not said
+    # the other prompts refuse an -FC name: evaluate would decode their results FC style
+    for prompt in ("bfcl", "funrl"):
+        with pytest.raises(GenerateError, match="ends in '-FC'"):
+            generate(Canned(), model_name="tiny-FC", categories="simple_python", limit=1, prompt=prompt, out=tmp_path,
+                     progress=False)
+    assert fc_model_name("Qwen_Qwen2.5-Coder-0.5B-Instruct", "fc") == "Qwen_Qwen2.5-Coder-0.5B-Instruct-FC"
+    assert fc_model_name("Qwen_Qwen2.5-Coder-0.5B-Instruct", "bfcl") == "Qwen_Qwen2.5-Coder-0.5B-Instruct"
+    # evaluate: FC decoding chosen by the folder name alone; the raw think + <tool_call> replies are all correct
+    assert main(["bfcl", "evaluate", "--results", str(tmp_path), "--out", str(tmp_path / "eval")]) == 0
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    row = summary["categories"]["simple_python"]
+    assert (row["correct"], row["total"], row["decoding"]) == (3, 3, "fc")
 
 
 def test_resume_after_a_torn_line_generates_only_what_is_missing(tiny_dir, tmp_path, monkeypatch):

@@ -245,7 +245,7 @@ call_like = st.text(alphabet=string.ascii_letters + string.digits + "_.,=()[]{}'
 
 @settings(max_examples=1500, deadline=None)
 @given(st.one_of(st.text(max_size=80), call_like, call_like.map(lambda s: "[f(" + s + ")]")),
-       st.sampled_from(["python", "json", "hermes", "openai", "auto"]))
+       st.sampled_from(["python", "json", "hermes", "qwen_fc", "openai", "auto"]))
 def test_decoders_raise_only_decode_error(text, fmt):
     try:
         calls = decode_calls(text, fmt, known_names=["Market Trends API"])

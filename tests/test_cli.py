@@ -1,4 +1,5 @@
-"""The `funrl` command: `bfcl score` (verdicts per line, messages naming lines, official agreement), info, decode."""
+"""The `funrl` command: `bfcl score` (verdicts per line, messages naming lines, official agreement), info, decode;
+Unsloth imported before trl/transformers/peft by every command that trains."""
 
 import gzip
 import json
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from funrl_lib.bfcl.data import load_category
 from funrl_lib.bfcl.mutations import mutations
@@ -108,3 +110,66 @@ def test_info_and_decode():
     assert json.loads(out.stdout) == [{"name": "Market Trends API", "arguments": {"country": "us"}}]
     bad = funrl("decode", "Sure: [f(a=1)]")
     assert bad.returncode == 1 and "cannot decode" in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# model.backend unsloth: every entry point that trains imports Unsloth before trl / transformers / peft
+# ---------------------------------------------------------------------------------------------------------------
+
+UNSLOTH_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "qwen2.5-coder-7b-unsloth.yaml"
+
+# A stand-in `unsloth` package: it records which of the packages Unsloth patches were already imported, then ends
+# the process with a code of its own, so nothing loads or trains.
+STANDIN = """
+import json, os, sys
+patched = ("trl", "transformers", "peft")
+early = sorted({n.partition(".")[0] for n in list(sys.modules) if n.partition(".")[0] in patched})
+with open(os.environ["FUNRL_UNSLOTH_RECORD"], "w") as f:
+    json.dump({"early": early}, f)
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(97)
+"""
+
+
+def _with_standin_unsloth(tmp_path, argv):
+    fake = tmp_path / "fake-site"
+    (fake / "unsloth").mkdir(parents=True)
+    (fake / "unsloth" / "__init__.py").write_text(STANDIN)
+    record = tmp_path / "unsloth-record.json"
+    env = {**os.environ, "FUNRL_UNSLOTH_RECORD": str(record),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(fake), os.environ.get("PYTHONPATH")) if p)}
+    r = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 97 and record.exists(), f"unsloth was never imported (exit {r.returncode}):\n{r.stderr}"
+    return json.loads(record.read_text())["early"]
+
+
+@pytest.mark.parametrize("command", [
+    ["sft", "--output-dir", "{tmp}/run"],
+    ["train", "--output-dir", "{tmp}/run"],
+    ["train", "--mode", "grpo", "--output-dir", "{tmp}/run"],
+    ["demo", "--out", "{tmp}/demo"],
+    ["study", "--seeds", "0", "--out", "{tmp}/study"],
+])
+def test_unsloth_is_imported_before_trl_transformers_and_peft(tmp_path, command):
+    argv = ["-m", "funrl_lib", *(a.format(tmp=tmp_path) for a in command), "--config", str(UNSLOTH_CONFIG),
+            "--set", "report_to=[none]"]
+    assert _with_standin_unsloth(tmp_path, argv) == []
+
+
+def test_the_standin_sees_a_late_unsloth_import(tmp_path):
+    """The check above can fail: transformers imported first is what the stand-in records."""
+    code = ("import sys, transformers\nfrom funrl_lib.cli import main\n"
+            f"sys.exit(main(['sft', '--config', {str(UNSLOTH_CONFIG)!r}, '--output-dir', {str(tmp_path / 'run')!r}, "
+            "'--set', 'report_to=[none]']))")
+    assert _with_standin_unsloth(tmp_path, ["-c", code]) == ["transformers"]
+
+
+def test_unsloth_backend_without_unsloth_is_a_clear_error(tmp_path):
+    import importlib.util
+    if importlib.util.find_spec("unsloth") is not None:
+        pytest.skip("unsloth is installed here")
+    for command in (["sft", "--output-dir", str(tmp_path / "run")], ["demo", "--out", str(tmp_path / "demo")]):
+        r = funrl(*command, "--config", str(UNSLOTH_CONFIG), "--set", "report_to=[none]")
+        assert r.returncode == 2 and "needs Unsloth" in r.stderr and "requirements-gpu.txt" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr

@@ -22,6 +22,15 @@ Semantics (BFCL v4, verified against the official code):
   each alternative; lists of dicts dict by dict in order; anything else by ``in`` (so ``1 == 1.0 == True``).
 * Relevance: ``irrelevance`` / ``live_irrelevance`` pass when the output does not decode into a non-empty list of
   calls with BFCL's Python decoder; ``live_relevance`` passes when it does (arguments are not checked).
+* FC mode (``score_entry(..., fc=True)``; ``funrl bfcl evaluate`` uses it for a result folder named ``*-FC``, BFCL's
+  convention): the output is decoded as BFCL decodes its ``Qwen/...-FC`` models, with ``QwenFCHandler``: first the
+  part its generation keeps (:func:`~funrl_lib.calls.qwen_fc_response`: after the last ``</think>``), then
+  ``decode_ast`` (:func:`~funrl_lib.calls.decode_qwen_fc`: ``<tool_call>\\n{json}\\n</tool_call>`` blocks, broken
+  ones skipped). An output without a (parsable) block decodes to no call: in an AST category that is a wrong count
+  (``*:wrong_count``, not ``ast_decoder:decoder_failed``), in ``irrelevance`` / ``live_irrelevance`` it is correct,
+  in ``live_relevance`` it fails. A block that parses but is not ``{"name", "arguments": {...}}`` fails the whole
+  decode (``ast_decoder:decoder_failed``; a refusal for the irrelevance categories). Names are compared as they are
+  (QwenFC models have ``underscore_to_dot`` off). Parity with the official code: ``tests/test_bfcl_fc_parity.py``.
 
 BFCL quirks reproduced on purpose (each one makes verdicts match the leaderboard's):
 
@@ -55,7 +64,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from ..calls import Call, DecodeError, decode_calls, decode_python, strip_think
+from ..calls import Call, DecodeError, decode_calls, decode_python, decode_qwen_fc, qwen_fc_response, strip_think
 from ..tools import ToolDef, load_tools
 from .data import AST_CATEGORIES, RELEVANCE_CATEGORIES, BFCLEntry
 
@@ -348,9 +357,10 @@ def decodes_to_calls(output: Any, fmt: str = "python", *, known_names: Iterable[
         return False
 
 
-def check_relevance(output: Any, category: str) -> Verdict:
-    """``irrelevance``/``live_irrelevance``: pass when no call decodes; ``live_relevance``: pass when one does."""
-    has_call = decodes_to_calls(output)
+def check_relevance(output: Any, category: str, fmt: str = "python") -> Verdict:
+    """``irrelevance``/``live_irrelevance``: pass when no call decodes; ``live_relevance``: pass when one does.
+    ``fmt``: the decoder (``python``: BFCL's prompting models; ``qwen_fc``: its Qwen FC models)."""
+    has_call = decodes_to_calls(output, fmt)
     if "irrelevance" in category:
         if has_call:
             return _fail("irrelevance_error:decoder_success", "Valid syntax. Successfully decode AST when it should "
@@ -362,20 +372,24 @@ def check_relevance(output: Any, category: str) -> Verdict:
 
 
 def score_entry(entry: BFCLEntry, output: Any, *, strip_thinking: bool = False,
-                underscore_to_dot: bool = False) -> Verdict:
+                underscore_to_dot: bool = False, fc: bool = False) -> Verdict:
     """Score one raw model output against a BFCL entry, as ``bfcl evaluate`` does for that category.
 
-    ``strip_thinking`` removes a leading ``<think>…</think>`` first (for models that think; BFCL itself does not).
+    ``strip_thinking`` removes a leading ``<think>…</think>`` first (for models that think; BFCL itself does not in
+    prompting mode). ``fc``: decode as BFCL's ``QwenFCHandler`` does (see the module docstring), else as its
+    prompting models (Python-list syntax).
     """
     if strip_thinking:
         output = strip_think(output)
+    if fc:
+        output = qwen_fc_response(output)
     category = entry.category
     if category in RELEVANCE_CATEGORIES:
-        return check_relevance(output, category)
+        return check_relevance(output, category, "qwen_fc" if fc else "python")
     if category not in AST_CATEGORIES:
         raise ValueError(f"category {category!r} is not scored by this checker")
     try:
-        calls = decode_python(output)
+        calls = decode_qwen_fc(output) if fc else decode_python(output)
     except DecodeError as e:
         return _fail("ast_decoder:decoder_failed", f"Invalid syntax. Failed to decode AST. {e.reason}")
     try:

@@ -7,9 +7,10 @@ engine of ``funrl bfcl score``, parity-tested against the official checker); eac
 own executable backends and official multi-turn checker (:mod:`.multi_turn`). Written to ``--out``:
 
 ``summary.json``
-    ``{"categories": {CAT: {"accuracy", "correct", "total", "category_size", "missing", "complete", "file"}},
-    "summaries": {...}, "overall": {...}, "not_evaluated": [...], "problems": [...]}``. ``accuracy`` is
-    ``correct / total`` over the scored lines; a partial file says so (``complete`` false, ``missing`` > 0).
+    ``{"categories": {CAT: {"accuracy", "correct", "total", "category_size", "missing", "complete", "decoding",
+    "model_folder", "file"}}, "decoding": {...}, "notes": [...], "summaries": {...}, "overall": {...},
+    "not_evaluated": [...], "problems": [...]}``. ``accuracy`` is ``correct / total`` over the scored lines; a partial
+    file says so (``complete`` false, ``missing`` > 0).
 ``errors.json``
     Error-type counts per category.
 ``summary.md``
@@ -18,6 +19,18 @@ own executable backends and official multi-turn checker (:mod:`.multi_turn`). Wr
     One verdict per result line.
 ``comparison.png``
     Bars: our summaries next to the published models' (when matplotlib is installed).
+
+**Prompt or FC decoding, by BFCL's naming convention; no flag.** A result file whose model folder (the folder above
+``non_live``/``live``/..., or the file's own folder in a flat layout) has a name ending in ``-FC`` is decoded FC
+style, as BFCL decodes its ``Qwen/...-FC`` entries with ``QwenFCHandler`` (``<tool_call>\\n{"name", "arguments"}
+\\n</tool_call>`` blocks after the last ``</think>``; details in :mod:`.checker`); every other file prompt style
+(Python-list syntax, BFCL's prompting models). ``funrl bfcl generate --prompt fc`` names its folder ``<model>-FC``.
+In FC style, ``irrelevance`` / ``live_irrelevance`` count an output as correct when no call is decoded (no block, or
+only blocks that are not JSON, or a block that is not a ``{"name", "arguments": {...}}`` object), and an AST entry
+with no decoded call is a wrong count. The report says which decoding each category got (``decoding``), and notes a
+folder whose ``generation_config.json`` disagrees with its name (e.g. an ``--prompt fc`` run from before this
+convention: rename the folder to end in ``-FC``). Multi-turn results in an ``-FC`` folder are not scored (funrl
+runs multi-turn in prompting mode only).
 
 Summaries follow BFCL v4's formulas (``eval_runner_helper.generate_leaderboard_csv``; ../shared/reference/bfcl.md
 §4) over the components present: Non-Live AST = unweighted mean(Simple, multiple, parallel, parallel_multiple) with
@@ -40,9 +53,10 @@ from typing import Any, Sequence
 from .data import OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSION_PREFIX, find_data_dir, load_category
 from .multi_turn import MULTI_TURN_CATEGORIES, score_multi_turn_file
 from .published import PUBLISHED
-from .score import ScoreReport, score_results_file, write_verdicts
+from .score import FC_SUFFIX, ScoreReport, is_fc_model_name, score_results_file, write_verdicts
 
-__all__ = ["EvaluateError", "evaluate_results", "find_result_files", "summarise", "write_outputs"]
+__all__ = ["FC_NOTE", "EvaluateError", "evaluate_results", "find_result_files", "model_folder", "summarise",
+           "write_outputs"]
 
 RESULT_NAME = re.compile(rf"^{VERSION_PREFIX}_(?P<category>[a-z_]+)_result\.json$")
 
@@ -52,6 +66,16 @@ LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple
 IRRELEVANCE = ("irrelevance", "live_irrelevance")
 AGENTIC = ("web_search_base", "web_search_no_snippet", "memory_kv", "memory_vector", "memory_rec_sum")
 OVERALL_WEIGHTS = {"non_live": 0.10, "live": 0.10, "irrelevance": 0.10, "multi_turn": 0.30, "agentic": 0.40}
+# Folders of BFCL's result layout between a model's folder and its result files (get_directory_structure_by_category).
+GROUP_FOLDERS = frozenset({"non_live", "live", "multi_turn", "agentic", "memory", "kv", "vector", "rec_sum",
+                           "format_sensitivity"})
+FC_NOTE = ("FC decoding (BFCL's QwenFCHandler, as for its Qwen/...-FC models): the text after the last </think>, "
+           "then every <tool_call>\\n...\\n</tool_call> block parsed as JSON, blocks that do not parse skipped. "
+           "irrelevance and live_irrelevance count an output as correct when no call is decoded (no block, only "
+           "unparsable blocks, or a block that is not a {\"name\", \"arguments\": {...}} object); live_relevance "
+           "needs at least one decoded call; in the AST categories no decoded call is a wrong count.")
+PROMPT_NOTE = ("Prompt decoding (BFCL's prompting models): the output must be a Python list of calls, [f(a=1)]; "
+               "irrelevance and live_irrelevance count an output as correct when it does not decode to a call.")
 
 
 class EvaluateError(ValueError):
@@ -87,10 +111,36 @@ def find_result_files(results_dir: str | os.PathLike | Sequence[str | os.PathLik
     return found
 
 
-def _category_row(report: ScoreReport, path: Path) -> dict[str, Any]:
+def model_folder(path: str | os.PathLike) -> Path:
+    """The model's folder of a result file: the first folder above it that is not one of BFCL's group folders
+    (``<model>/non_live/BFCL_v4_simple_python_result.json`` -> ``<model>``; a flat folder -> that folder)."""
+    folder = Path(path).absolute().parent
+    while folder.name in GROUP_FOLDERS and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
+def _config_note(folder: Path, fc: bool) -> str | None:
+    """A note when the folder's generation_config.json (``funrl bfcl generate``) disagrees with its name."""
+    try:
+        prompt = json.loads((folder / "generation_config.json").read_text(encoding="utf-8")).get("prompt")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if prompt == "fc" and not fc:
+        return (f"{folder}: generation_config.json says --prompt fc, but the folder name does not end in "
+                f"{FC_SUFFIX!r}, so it was scored prompt style (Python-list syntax); rename the folder to "
+                f"{folder.name + FC_SUFFIX!r} to score it FC style")
+    if fc and prompt is not None and prompt != "fc":
+        return (f"{folder}: the folder name ends in {FC_SUFFIX!r}, so it was scored FC style, but "
+                f"generation_config.json says --prompt {prompt}")
+    return None
+
+
+def _category_row(report: ScoreReport, path: Path, decoding: str) -> dict[str, Any]:
     return {"accuracy": report.accuracy, "correct": report.correct, "total": report.scored,
             "category_size": report.category_size, "missing": report.missing, "complete": report.missing == 0,
-            "unscored_lines": len(report.problems), "file": str(path)}
+            "unscored_lines": len(report.problems), "decoding": decoding, "model_folder": model_folder(path).name,
+            "file": str(path)}
 
 
 def _mean(values: list[float]) -> float:
@@ -141,19 +191,33 @@ def summarise(categories: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike], *, data_dir: str | os.PathLike | None = None,
-                     strip_thinking: bool = False, underscore_to_dot: bool = False,
+                     strip_thinking: bool = False, underscore_to_dot: bool = False, fc: bool | None = None,
                      ) -> tuple[dict[str, Any], dict[str, ScoreReport]]:
-    """(summary dict, reports per category) for the result files under ``results_dir`` (a folder or several)."""
+    """(summary dict, reports per category) for the result files under ``results_dir`` (a folder or several).
+
+    ``fc``: None (the default, and what the CLI does) decodes each file by BFCL's naming convention (model folder
+    name ending in ``-FC`` -> FC style); True / False force one decoding for every file."""
     files = find_result_files(results_dir)
     data = find_data_dir(data_dir)
     categories, reports, problems, not_scored = {}, {}, [], {}
+    notes: list[str] = []
     for category, path in files.items():
+        folder = model_folder(path)
+        file_fc = is_fc_model_name(folder.name) if fc is None else fc
+        note = _config_note(folder, file_fc) if fc is None else None
+        if note and note not in notes:
+            notes.append(note)
+        if category in MULTI_TURN_CATEGORIES and file_fc:
+            not_scored[category] = (f"{path}: multi-turn results of an FC model ({folder.name!r} ends in "
+                                    f"{FC_SUFFIX!r}): funrl scores multi-turn in BFCL's prompting mode only")
+            continue
         if category in MULTI_TURN_CATEGORIES:
             # BFCL's own backends and official checker; decoding as BFCL's (underscore_to_dot is for FC models)
             report = score_multi_turn_file(category, path, data_dir=data, strip_thinking=strip_thinking)
         elif category in SUPPORTED_CATEGORIES:
             report = score_results_file(category, path, entries=load_category(category, data),
-                                        strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot)
+                                        strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot,
+                                        fc=file_fc)
         else:
             why = ("agentic categories (web search, memory) need BFCL's agentic environments, which funrl does not "
                    "run yet" if category in AGENTIC
@@ -163,10 +227,14 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
             not_scored[category] = f"{path}: {why}"
             continue
         reports[category] = report
-        categories[category] = _category_row(report, path)
+        categories[category] = _category_row(report, path, "fc" if file_fc else "prompt")
         problems += report.problems
     every = SUPPORTED_CATEGORIES + OTHER_CATEGORIES
+    decoding = {mode: [c for c, r in categories.items() if r["decoding"] == mode] for mode in ("fc", "prompt")}
+    decoding = {mode: cats for mode, cats in decoding.items() if cats}
+    decoding_notes = [FC_NOTE] * ("fc" in decoding) + [PROMPT_NOTE] * ("prompt" in decoding)
     summary = {"bfcl_version": VERSION_PREFIX, "results": ", ".join(map(str, _folders(results_dir))), "strip_think": strip_thinking,
+               "decoding": {**decoding, "notes": decoding_notes}, "notes": notes,
                "categories": categories, **summarise(categories),
                "not_evaluated": [c for c in every if c not in categories],
                "found_but_not_scored": not_scored, "problems": problems}
@@ -179,11 +247,21 @@ def _pct(x: float | None) -> str:
 
 def markdown(summary: dict[str, Any], label: str = "this model") -> str:
     lines = [f"# BFCL v4 evaluation: {label}", "", f"Results: `{summary['results']}`"
-             + (" (leading think blocks stripped)" if summary["strip_think"] else ""), "",
-             "| category | accuracy (%) | correct | scored | entries | complete |", "|---|---|---|---|---|---|"]
+             + (" (leading think blocks stripped)" if summary["strip_think"] else ""), ""]
+    decoding = summary.get("decoding", {})
+    for mode, what in (("fc", "FC style"), ("prompt", "prompt style")):
+        if decoding.get(mode):
+            lines.append(f"Decoded {what}: {', '.join(decoding[mode])}.")
+    for note in decoding.get("notes", []):
+        lines += ["", note]
+    for note in summary.get("notes", []):
+        lines += ["", f"Note: {note}"]
+    lines += ["", "| category | accuracy (%) | correct | scored | entries | complete | decoding |",
+              "|---|---|---|---|---|---|---|"]
     for c, r in summary["categories"].items():
         lines.append(f"| {c} | {_pct(r['accuracy'])} | {r['correct']} | {r['total']} | {r['category_size']} | "
-                     f"{'yes' if r['complete'] else 'no, ' + str(r['missing']) + ' missing'} |")
+                     f"{'yes' if r['complete'] else 'no, ' + str(r['missing']) + ' missing'} | "
+                     f"{r.get('decoding', 'prompt')} |")
     lines += ["", "| summary | score (%) | from | missing |", "|---|---|---|---|"]
     for name, s in [*summary["summaries"].items(), ("overall", summary["overall"])]:
         extra = f" (weight {s['weight']} of 1)" if name == "overall" else ""

@@ -4,6 +4,11 @@ One verdict per input line, in input order. A line that cannot be scored (not JS
 not in the category, an id seen before) gets a verdict with a ``funrl:`` error type and a message naming the file and
 line; every other line is still scored. Accuracy is over the scored lines; the category size is reported beside it so
 a partial file is visible as such.
+
+Two ways of decoding, as BFCL has: prompt style (Python-list syntax, BFCL's prompting models; the default) and FC
+style (``fc=True``: Hermes/Qwen ``<tool_call>`` blocks decoded as BFCL's ``QwenFCHandler`` does; see
+:mod:`.checker`). BFCL's own convention tells them apart by the model's name: registry names ending in ``-FC`` are
+function-calling models; :func:`is_fc_model_name` applies it to a result folder's name.
 """
 
 from __future__ import annotations
@@ -18,7 +23,16 @@ from typing import Any, Callable, Iterable
 from .checker import score_entry
 from .data import BFCLEntry, load_category
 
-__all__ = ["LineProblem", "ScoreReport", "score_lines", "score_result_lines", "score_results_file"]
+__all__ = ["FC_SUFFIX", "LineProblem", "ScoreReport", "is_fc_model_name", "score_lines", "score_result_lines",
+           "score_results_file"]
+
+FC_SUFFIX = "-FC"  # BFCL's registry names FC models "<model>-FC"; funrl names result folders the same way
+
+
+def is_fc_model_name(name: str) -> bool:
+    """BFCL's convention: a model (result folder) whose name ends in ``-FC`` is a function-calling model, whose
+    output is decoded FC style (case-sensitive, as BFCL's names)."""
+    return name.endswith(FC_SUFFIX)
 
 
 @dataclass
@@ -119,12 +133,15 @@ def score_lines(category: str, lines: Iterable[str], entries: dict[str, Any],
 
 def score_result_lines(category: str, lines: Iterable[str], *, source: str = "<results>",
                        entries: dict[str, BFCLEntry] | None = None, data_dir: str | os.PathLike | None = None,
-                       strip_thinking: bool = False, underscore_to_dot: bool = False) -> ScoreReport:
+                       strip_thinking: bool = False, underscore_to_dot: bool = False,
+                       fc: bool = False) -> ScoreReport:
+    """Score BFCL result lines of one category; ``fc`` decodes them FC style (see the module docstring)."""
     if entries is None:
         entries = load_category(category, data_dir)
 
     def check(entry: BFCLEntry, result: Any) -> dict[str, Any]:
-        return score_entry(entry, result, strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot).to_json()
+        return score_entry(entry, result, strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot,
+                           fc=fc).to_json()
 
     return score_lines(category, lines, entries, check, source=source)
 
