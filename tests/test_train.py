@@ -25,7 +25,14 @@ CONFIGS = ROOT / "configs"
 # Configs
 # ---------------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["tiny-cpu.yaml", "qwen2.5-coder-7b-unsloth.yaml", "qwen2.5-1.5b-colab-t4.yaml"])
+def test_every_shipped_config_is_tested():
+    assert {p.name for p in CONFIGS.glob("*.yaml")} == set(SHIPPED)
+
+
+SHIPPED = ["tiny-cpu.yaml", "qwen2.5-coder-7b-unsloth.yaml", "qwen2.5-1.5b-colab-t4.yaml", "qwen2.5-coder-0.5b-cpu.yaml"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_load(name):
     cfg = load_config(CONFIGS / name)
     assert cfg.grpo.temperature == 0.7 and cfg.grpo.beta == 0.001
@@ -38,6 +45,14 @@ def test_paper_recipe_values():
     assert cfg.model.backend == "unsloth" and cfg.model.name_or_path == "Qwen/Qwen2.5-Coder-7B-Instruct"
     g = cfg.grpo
     assert (g.learning_rate, g.temperature, g.num_generations, g.beta, g.num_train_epochs) == (1e-6, 0.7, 8, 0.001, 5)
+
+
+def test_real_model_cpu_recipe_is_rl_from_the_instruct_model():
+    # FunRL trains the instruct model directly with RL (v4 §5.2): no SFT, LoRA, the paper's beta and temperature
+    cfg = load_config(CONFIGS / "qwen2.5-coder-0.5b-cpu.yaml")
+    assert cfg.model.backend == "peft" and cfg.model.name_or_path.endswith(".gguf") and cfg.model.lora.enabled
+    assert cfg.grpo.init == "base" and cfg.data.holdout_by == "api" and cfg.device == "cpu"
+    assert cfg.grpo.save_steps <= 5 and cfg.report_to == ["none"]
 
 
 def test_config_errors_name_file_line_and_field(tmp_path):
