@@ -45,6 +45,14 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
                         "up to ~160)")
 
 
+def _arms(text: str) -> tuple[str, ...]:
+    from .study import parse_arms
+    try:
+        return parse_arms(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="funrl", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"funrl {__version__}")
@@ -105,12 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .train.run import add_train_parsers
     add_train_parsers(sub)
-    study = sub.add_parser("study", help="the miniature GRPO-vs-EGPO study: SFT, GRPO, EGPO per seed, evaluated on "
-                                         "held-out APIs and BFCL; report with 95%% intervals")
+    study = sub.add_parser("study", help="the miniature GRPO-vs-EGPO study: SFT (or, with grpo.init=base, the base "
+                                         "model), GRPO, EGPO per seed, evaluated on held-out APIs and BFCL; report "
+                                         "with 95%% intervals")
     study.add_argument("--config", default="configs/tiny-cpu.yaml")
     study.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
     study.add_argument("--out", default="outputs/study")
     study.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    study.add_argument("--arms", type=_arms, help="comma list, a subset of base,sft,grpo,egpo (default: "
+                                                  "base,grpo,egpo when grpo.init is base, else sft,grpo,egpo)")
     _add_eval_args(study)
 
     demo = sub.add_parser("demo", help="the whole pipeline offline: API pool, dialogs, verification, SFT, GRPO and "
@@ -284,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = run_study(args.config, [int(x) for x in args.seeds.split(",")], args.out,
                                 overrides=args.overrides, heldout_limit=args.heldout_limit,
                                 bfcl_per_category=args.bfcl_per_category, bfcl_categories=args.bfcl_categories,
-                                max_new_tokens=args.max_new_tokens)
+                                max_new_tokens=args.max_new_tokens, arms=args.arms)
             print(f"wrote {args.out}/report.md, summary.json, study.png, results.jsonl")
             for arm, s in summary.items():
                 m = s["metrics"].get("heldout/answer_ok")

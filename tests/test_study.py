@@ -33,17 +33,33 @@ def test_summary_per_arm_type_and_category(tmp_path):
     assert s["sft"]["metrics"]["heldout/type/single"]["mean"] == 1.0
     assert s["sft"]["metrics"]["heldout/type/irrelevance"]["values"] == [0.0, 1.0]
     assert s["egpo"]["metrics"]["bfcl/simple_python"]["mean"] == 0.2 and "bfcl/[live]" not in s["egpo"]["metrics"]
+    assert list(s) == ["sft", "egpo"]  # the arms present, in the fixed order
+    s = summarize_results(tmp_path / "r.jsonl", arms=("sft", "grpo", "egpo"))
     assert s["grpo"]["metrics"] == {}
+
+
+def test_arms_from_the_recipe_and_the_option():
+    from funrl_lib.study import default_arms, parse_arms
+    from funrl_lib.train.config import load_config
+    assert default_arms(load_config("configs/tiny-cpu.yaml", [])) == ("sft", "grpo", "egpo")
+    assert default_arms(load_config("configs/tiny-cpu.yaml", ["grpo.init=base"])) == ("base", "grpo", "egpo")
+    assert parse_arms("egpo, base,grpo") == ("base", "grpo", "egpo")
+    with pytest.raises(ValueError):
+        parse_arms("base,ppo")
+    with pytest.raises(SystemExit):
+        main(["study", "--arms", "ppo"])
+
+
+SMOKE_STUDY = ["--heldout-limit", "3", "--bfcl-per-category", "1", "--max-new-tokens", "16",
+               "--bfcl-categories", "simple_python,irrelevance"]
+for _s in SMOKE_OVERRIDES + ["model.tiny.hidden_size=32", "model.tiny.num_hidden_layers=1",
+                             "grpo.max_completion_length=8", "data.holdout_fraction=0.2"]:
+    SMOKE_STUDY += ["--set", _s]
 
 
 @pytest.mark.slow
 def test_two_seed_smoke_study_resumes(tmp_path, capsys):
-    args = ["study", "--seeds", "0,1", "--out", str(tmp_path), "--heldout-limit", "3", "--bfcl-per-category", "1",
-            "--max-new-tokens", "16",
-            "--bfcl-categories", "simple_python,irrelevance"]
-    for s in SMOKE_OVERRIDES + ["model.tiny.hidden_size=32", "model.tiny.num_hidden_layers=1",
-                                "grpo.max_completion_length=8", "data.holdout_fraction=0.2"]:
-        args += ["--set", s]
+    args = ["study", "--seeds", "0,1", "--out", str(tmp_path), *SMOKE_STUDY]
     assert main(args) == 0
     records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert sorted((r["seed"], r["arm"], r["suite"]) for r in records) == sorted(
@@ -59,3 +75,25 @@ def test_two_seed_smoke_study_resumes(tmp_path, capsys):
     assert "held-out exact-call accuracy" in capsys.readouterr().out
     assert main(args) == 0  # everything done: nothing is run or appended again
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 12
+
+
+@pytest.mark.slow
+def test_study_from_the_base_model_compares_base_grpo_egpo(tmp_path, capsys):
+    """grpo.init=base (the paper's setting): the arms are BASE (the untrained model), GRPO and EGPO; no SFT."""
+    args = ["study", "--seeds", "0", "--out", str(tmp_path), *SMOKE_STUDY, "--set", "grpo.init=base"]
+    assert main(args) == 0
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["arm"], r["suite"]) for r in records) == sorted(
+        (arm, suite) for arm in ("base", "grpo", "egpo") for suite in ("heldout", "bfcl"))
+    assert not (tmp_path / "seed-0" / "sft").exists()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert list(summary) == ["base", "grpo", "egpo"]
+    assert summary["base"]["metrics"]["heldout/answer_ok"]["n"] == 1
+    report = (tmp_path / "report.md").read_text()
+    assert "# Miniature study: BASE vs GRPO vs EGPO (tiny model, CPU)" in report
+    assert "| metric | BASE | GRPO | EGPO |" in report and "SFT" not in report.split("## What")[0]
+    assert (tmp_path / "study.png").stat().st_size > 5000
+    out = capsys.readouterr().out
+    assert "base  held-out exact-call accuracy" in out
+    for mode in ("grpo", "egpo"):  # RL from the base model
+        assert json.loads((tmp_path / "seed-0" / mode / "final" / "done.json").read_text())["init"] is None
