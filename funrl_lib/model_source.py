@@ -234,8 +234,14 @@ def load_causal_lm(spec: str | os.PathLike, *, gguf_file: str | None = None, dty
             base = json.loads((Path(resolved.path) / "adapter_config.json").read_text()).get("base_model_name_or_path")
             if not base:
                 raise ModelNotFound(f"{resolved.path}/adapter_config.json names no base_model_name_or_path")
-            base_path = resolve_model(base, log=log).path
-            model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype, **kwargs)
+            base_resolved = resolve_model(base, log=log)
+            base_path = base_resolved.path
+            try:
+                model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype, **kwargs)
+            except OSError as e:  # an adapter on a Hub base that cannot be reached: the same advice
+                if base_resolved.kind == "hub" and not isinstance(e, ModelNotFound):
+                    raise _hub_error(base_path, e) from None
+                raise
             model = PeftModel.from_pretrained(model, resolved.path)
             if merge_adapter:
                 model = model.merge_and_unload()
