@@ -25,7 +25,7 @@ from typing import Any
 from ..calls import Call
 from .checker import gold_calls
 from .data import BFCLEntry
-from .mutations import _dummy, _wrong_value, mutations_digest
+from .mutations import _dummy, _wrong_value, mutations_digest, random_char_edits
 
 __all__ = ["FC_MUTATIONS_VERSION", "fc_mutations", "mutations_digest"]
 
@@ -157,20 +157,7 @@ def _python(calls: list[Call]) -> str:
 def _random_edits(seed: str, text: str) -> list[tuple[str, str]]:
     """Seeded character edits (delete, duplicate, swap, insert a JSON / tag character) of the answer text."""
     rng = random.Random(f"funrl-fc-mutations-v{FC_MUTATIONS_VERSION}:{seed}")
-    out = []
-    for i in range(_RANDOM_EDITS):
-        pos = rng.randrange(len(text))
-        op = rng.choice(["delete", "duplicate", "swap", "insert"])
-        if op == "delete":
-            edited = text[:pos] + text[pos + 1:]
-        elif op == "duplicate":
-            edited = text[:pos] + text[pos] + text[pos:]
-        elif op == "swap" and pos + 1 < len(text):
-            edited = text[:pos] + text[pos + 1] + text[pos] + text[pos + 2:]
-        else:
-            edited = text[:pos] + rng.choice(_EDIT_CHARS) + text[pos:]
-        out.append((f"random_edit_{i}_{op}", edited))
-    return out
+    return random_char_edits(rng, text, _RANDOM_EDITS, _EDIT_CHARS)
 
 
 def _with_args(call: Call, **changes: Any) -> Call:

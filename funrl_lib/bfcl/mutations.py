@@ -272,11 +272,11 @@ def _ast_mutations(entry: BFCLEntry) -> list[tuple[str, str]]:
     return out
 
 
-def _random_edits(seed: str, text: str) -> list[tuple[str, str]]:
-    """Character-level edits (delete, duplicate, swap, insert punctuation) at seeded random places."""
-    rng = random.Random(f"funrl-mutations-v{MUTATIONS_VERSION}:{seed}")
+def random_char_edits(rng: random.Random, text: str, n: int, insert_chars: str) -> list[tuple[str, str]]:
+    """``n`` character-level edits of ``text`` (delete, duplicate, swap, insert one of ``insert_chars``) at places
+    drawn from ``rng``, named ``random_edit_<i>_<op>`` (shared by the prompt-style and FC mutation sets)."""
     out = []
-    for i in range(_RANDOM_EDITS):
+    for i in range(n):
         if not text:
             break
         pos = rng.randrange(len(text))
@@ -288,9 +288,15 @@ def _random_edits(seed: str, text: str) -> list[tuple[str, str]]:
         elif op == "swap" and pos + 1 < len(text):
             edited = text[:pos] + text[pos + 1] + text[pos] + text[pos + 2:]
         else:
-            edited = text[:pos] + rng.choice("()[]{},=.'\"-+ _:;") + text[pos:]
+            edited = text[:pos] + rng.choice(insert_chars) + text[pos:]
         out.append((f"random_edit_{i}_{op}", edited))
     return out
+
+
+def _random_edits(seed: str, text: str) -> list[tuple[str, str]]:
+    """Character-level edits (delete, duplicate, swap, insert punctuation) at seeded random places."""
+    rng = random.Random(f"funrl-mutations-v{MUTATIONS_VERSION}:{seed}")
+    return random_char_edits(rng, text, _RANDOM_EDITS, "()[]{},=.'\"-+ _:;")
 
 
 # ---------------------------------------------------------------------------------------------------------------
