@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default="shared", help="comma list of repeat, shared")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--show", type=int, default=2, help="print this many completions")
+    p.add_argument("--prefill-think", action="store_true",
+                   help="end the prompt with '<think>\\n' (the assistant turn starts inside the think block) and judge "
+                        "with the template's opening tag pre-filled")
     args = p.parse_args(argv)
 
     import torch
@@ -52,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     train, _, counts = prepare_rows(cfg, tok)
     rows = random.Random(args.seed).sample(train, min(args.prompts, len(train)))
     g, n_new, temp = cfg.grpo.num_generations, cfg.grpo.max_completion_length, cfg.grpo.temperature
-    print(f"model {path}; torch threads {torch.get_num_threads()}; {len(rows)} prompts x {g} rollouts x <= {n_new} "
-          f"new tokens, T={temp}; data {counts}")
+    print(f"model {path}; torch threads {torch.get_num_threads()}; prefill <think>: {args.prefill_think}; "
+          f"{len(rows)} prompts x {g} rollouts x <= {n_new} new tokens, T={temp}; data {counts}")
     table = []
     for mode in args.modes.split(","):
         torch.manual_seed(args.seed)
@@ -61,13 +64,17 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             enc = tok.apply_chat_template(row["prompt"], add_generation_prompt=True, return_tensors="pt",
                                           return_dict=True)
+            if args.prefill_think:
+                extra = tok("<think>\n", add_special_tokens=False, return_tensors="pt")["input_ids"]
+                enc["input_ids"] = torch.cat([enc["input_ids"], extra], dim=1)
             prompt_tokens += enc["input_ids"].shape[1]
             texts, n = sample_rollouts(model, tok, enc["input_ids"], g, max_new_tokens=n_new, temperature=temp,
                                        share_prefill=(mode == "shared"))
             tokens += n
             tools = load_tools(row["tools"])
             truth = parse_ground_truth(row["ground_truth"], tools)
-            judged.append([judge_completion(t, tools, truth, row.get("category")) for t in texts])
+            judged.append([judge_completion(t, tools, truth, row.get("category"),
+                                          prefilled_think=args.prefill_think) for t in texts])
             if len(judged) <= args.show:
                 print(f"--- {row['id']} ({row.get('type')}) rollout 0:\n{texts[0][:600]}\n")
         wall = time.perf_counter() - t0

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ModelNotFound", "ResolvedModel", "cache_root", "convert_gguf", "end_of_turn_token", "fix_end_of_turn",
-           "load_causal_lm", "resolve_model"]
+           "hub_error", "load_causal_lm", "resolve_model"]
 
 STAMP = "converted.json"
 
@@ -179,7 +179,9 @@ def convert_gguf(gguf: str | os.PathLike, out: str | os.PathLike | None = None, 
     return out
 
 
-def _hub_error(spec: str, err: BaseException | None = None) -> ModelNotFound:
+def hub_error(spec: str, err: BaseException | None = None) -> ModelNotFound:
+    """The :class:`ModelNotFound` for a Hub id that could not be loaded (``err``: what the loader raised), saying what
+    to do instead; every loader that takes a model spec raises this one."""
     why = f" ({type(err).__name__}: {str(err).splitlines()[0][:200]})" if err else ""
     return ModelNotFound(
         f"model {spec!r} is not a local folder or file, so it is read as a Hugging Face Hub id, and it could not be "
@@ -240,7 +242,7 @@ def load_causal_lm(spec: str | os.PathLike, *, gguf_file: str | None = None, dty
                 model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype, **kwargs)
             except OSError as e:  # an adapter on a Hub base that cannot be reached: the same advice
                 if base_resolved.kind == "hub" and not isinstance(e, ModelNotFound):
-                    raise _hub_error(base_path, e) from None
+                    raise hub_error(base_path, e) from None
                 raise
             model = PeftModel.from_pretrained(model, resolved.path)
             if merge_adapter:
@@ -252,7 +254,7 @@ def load_causal_lm(spec: str | os.PathLike, *, gguf_file: str | None = None, dty
         tokenizer = AutoTokenizer.from_pretrained(tok_source)
     except OSError as e:
         if resolved.kind == "hub":
-            raise _hub_error(resolved.path, e) from None
+            raise hub_error(resolved.path, e) from None
         raise
     fix_end_of_turn(model, tokenizer)
     if device:

@@ -137,13 +137,13 @@ def _load_hf(cfg: Config, init: str | None, base: str) -> Policy:
 
 
 def _from_pretrained(cls: Any, source: str, **kwargs: Any) -> Any:
-    from ..model_source import _hub_error
+    from ..model_source import hub_error
     try:
         return cls.from_pretrained(source, **kwargs)
     except OSError as e:
         if Path(source).exists():
             raise
-        raise _hub_error(source, e) from None
+        raise hub_error(source, e) from None
 
 
 def base_model_path(cfg: Config) -> str:
