@@ -9,9 +9,11 @@ paper shows it only in a figure, so the wording of the instruction lines is ours
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Sequence
 
-__all__ = ["FUNRL_SYSTEM", "TOOLACE_SYSTEM", "funrl_system_prompt", "tools_json", "toolace_system_prompt"]
+__all__ = ["FUNRL_SYSTEM", "TOOLACE_SYSTEM", "funrl_system_prompt", "prefill_generation_prompt", "tools_json",
+           "toolace_system_prompt"]
 
 TOOLACE_SYSTEM = (
     "You are an expert in composing functions. You are given a question and a set of possible functions. \n"
@@ -54,3 +56,31 @@ def toolace_system_prompt(tools: Sequence[Any]) -> str:
 
 def funrl_system_prompt(tools: Sequence[Any]) -> str:
     return FUNRL_SYSTEM.replace("{functions}", tools_json(tools))
+
+
+# The assistant header a ChatML template writes when add_generation_prompt is set: '<|im_start|>assistant' then a
+# newline, written in the template's source either as the escape \n (Qwen2.5's templates) or as a raw newline.
+_GENERATION_HEADER = re.compile(r"""(\{%-?\s*if\s+add_generation_prompt\s*-?%\}.*?)(['"])<\|im_start\|>assistant(\\n|\n)\2""",
+                                re.S)
+
+
+def prefill_generation_prompt(template: str, prefix: str = "<think>\n") -> str:
+    r"""A ChatML chat template whose generation prompt starts the assistant turn with ``prefix``, as Qwen3's and
+    DeepSeek-R1's templates open ``<think>`` themselves: ``<|im_start|>assistant\n`` becomes
+    ``<|im_start|>assistant\n<think>\n``. Rendered conversations are otherwise unchanged. Use it with
+    ``egpo.think_prefilled: true`` so that the reward and the entropy span know the completion starts inside the
+    think block. Raises ``ValueError`` for a template without a ChatML generation prompt (nothing to patch)."""
+    if not prefix:
+        return template
+    matches = list(_GENERATION_HEADER.finditer(template))
+    if len(matches) != 1:
+        raise ValueError("the chat template has no single ChatML generation prompt "
+                         "({% if add_generation_prompt %}...'<|im_start|>assistant\\n'...) to add a prefix to; "
+                         f"found {len(matches)}")
+    m = matches[0]
+    newline = m.group(3)
+    literal = prefix.replace("\\", "\\\\").replace(m.group(2), "\\" + m.group(2))
+    if newline == "\\n":  # keep the template's own way of writing a newline
+        literal = literal.replace("\n", "\\n")
+    start = m.end() - 1  # before the closing quote
+    return template[:start] + literal + template[start:]
