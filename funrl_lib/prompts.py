@@ -60,16 +60,24 @@ def funrl_system_prompt(tools: Sequence[Any]) -> str:
 
 # The assistant header a ChatML template writes when add_generation_prompt is set: '<|im_start|>assistant' then a
 # newline, written in the template's source either as the escape \n (Qwen2.5's templates) or as a raw newline.
-_GENERATION_HEADER = re.compile(r"""(\{%-?\s*if\s+add_generation_prompt\s*-?%\}.*?)(['"])<\|im_start\|>assistant(\\n|\n)\2""",
-                                re.S)
+_GENERATION_HEADER = re.compile(
+    r"""\{%-?\s*if\s+add_generation_prompt\s*-?%\}.*?(['"])<\|im_start\|>assistant(\\n|\n)((?:[^'"\\]|\\.)*)\1""", re.S)
+
+
+def _literal(text: str, quote: str, newline: str) -> str:
+    """``text`` as the inside of a Jinja string literal quoted with ``quote``, newlines written as the template does."""
+    literal = text.replace("\\", "\\\\").replace(quote, "\\" + quote)
+    return literal.replace("\n", "\\n") if newline == "\\n" else literal
 
 
 def prefill_generation_prompt(template: str, prefix: str = "<think>\n") -> str:
     r"""A ChatML chat template whose generation prompt starts the assistant turn with ``prefix``, as Qwen3's and
     DeepSeek-R1's templates open ``<think>`` themselves: ``<|im_start|>assistant\n`` becomes
-    ``<|im_start|>assistant\n<think>\n``. Rendered conversations are otherwise unchanged. Use it with
+    ``<|im_start|>assistant\n<think>\n``. Rendered conversations are otherwise unchanged, and a template that already
+    carries this prefix is returned as it is (a checkpoint's saved tokenizer). Use it with
     ``egpo.think_prefilled: true`` so that the reward and the entropy span know the completion starts inside the
-    think block. Raises ``ValueError`` for a template without a ChatML generation prompt (nothing to patch)."""
+    think block. Raises ``ValueError`` for a template without a ChatML generation prompt, or one whose generation
+    prompt already ends with other text."""
     if not prefix:
         return template
     matches = list(_GENERATION_HEADER.finditer(template))
@@ -78,9 +86,9 @@ def prefill_generation_prompt(template: str, prefix: str = "<think>\n") -> str:
                          "({% if add_generation_prompt %}...'<|im_start|>assistant\\n'...) to add a prefix to; "
                          f"found {len(matches)}")
     m = matches[0]
-    newline = m.group(3)
-    literal = prefix.replace("\\", "\\\\").replace(m.group(2), "\\" + m.group(2))
-    if newline == "\\n":  # keep the template's own way of writing a newline
-        literal = literal.replace("\n", "\\n")
-    start = m.end() - 1  # before the closing quote
-    return template[:start] + literal + template[start:]
+    literal = _literal(prefix, m.group(1), m.group(2))
+    if m.group(3) == literal:
+        return template
+    if m.group(3):
+        raise ValueError(f"the chat template's generation prompt already ends with {m.group(3)!r}, not {literal!r}")
+    return template[:m.start(3)] + literal + template[m.start(3):]

@@ -60,15 +60,22 @@ def mean_ci(values: Sequence[float]) -> tuple[float, float]:
     return m, t * statistics.stdev(values) / math.sqrt(len(values))
 
 
-def _greedy_judge(model_dir: Path, rows: list[dict[str, Any]], max_new_tokens: int) -> list[dict[str, Any]]:
+def _greedy_judge(model_dir: Path, rows: list[dict[str, Any]], max_new_tokens: int, *, generation_prefix: str = "",
+                  prefilled_think: bool = False) -> list[dict[str, Any]]:
+    """Greedy answers of one policy on ``rows``, judged as the reward does. ``generation_prefix``: the recipe's
+    ``model.generation_prefix``, put into every arm's chat template (a trained arm's saved template has it already;
+    the base model's does not), so that all arms are asked the same way."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .prompts import prefill_generation_prompt
     from .rewards import judge_completion, parse_ground_truth
     from .tools import load_tools
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if generation_prefix:
+        tokenizer.chat_template = prefill_generation_prompt(tokenizer.chat_template, generation_prefix)
     # a LoRA adapter directory loads on its base model (transformers + peft)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto").to(device).eval()
     out = []
@@ -80,7 +87,8 @@ def _greedy_judge(model_dir: Path, rows: list[dict[str, Any]], max_new_tokens: i
                                  pad_token_id=tokenizer.pad_token_id)
         text = tokenizer.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
         tools = load_tools(row["tools"])
-        j = judge_completion(text, tools, parse_ground_truth(row["ground_truth"], tools), row.get("category"))
+        j = judge_completion(text, tools, parse_ground_truth(row["ground_truth"], tools), row.get("category"),
+                             prefilled_think=prefilled_think)
         out.append({"id": row["id"], "type": row.get("type"), "answer_ok": j.answer_ok,
                     "template_ok": j.template_ok, "reward": j.answer_ok and j.template_ok})
     return out
@@ -166,10 +174,13 @@ def study_caveats(cfg: Any) -> str:
 
 def evaluate_arms(finals: dict[str, Path | str], held: list[dict[str, Any]], results: str | Path, *, seed: int,
                   bfcl_dir: str | Path, max_new_tokens: int, bfcl_per_category: int = 5,
-                  bfcl_categories: str = "single_turn", done: set[tuple] | None = None, progress: bool = False) -> None:
+                  bfcl_categories: str = "single_turn", done: set[tuple] | None = None, progress: bool = False,
+                  generation_prefix: str = "", prefilled_think: bool = False) -> None:
     """Evaluate each policy of ``finals`` (``{arm: model dir}``) greedily on the held-out rows and on a stratified
     BFCL subset (``bfcl_per_category`` entries per category, 0 skips it; generated into ``<bfcl_dir>/<arm>``), and
-    append one record per (arm, suite) to ``results``. Records already in ``done`` (:func:`_done`) are skipped."""
+    append one record per (arm, suite) to ``results``. Records already in ``done`` (:func:`_done`) are skipped.
+    ``generation_prefix`` and ``prefilled_think`` (the recipe's) apply to the held-out suite; the BFCL suite renders
+    each arm's own saved template, so with a prefix only the trained arms get it there."""
     from .bfcl.evaluate import evaluate_results
     from .bfcl.generate import generate
 
@@ -178,7 +189,8 @@ def evaluate_arms(finals: dict[str, Path | str], held: list[dict[str, Any]], res
     done = _done(results) if done is None else done
     for arm, model_dir in finals.items():
         if (seed, arm, "heldout") not in done:
-            judged = _greedy_judge(model_dir, held, max_new_tokens)
+            judged = _greedy_judge(model_dir, held, max_new_tokens, generation_prefix=generation_prefix,
+                                   prefilled_think=prefilled_think)
             _append(results, {"seed": seed, "arm": arm, "suite": "heldout", "rows": judged})
         if (seed, arm, "bfcl") not in done and bfcl_per_category:
             generate(str(model_dir), backend="hf", categories=bfcl_categories, limit=bfcl_per_category,
@@ -233,7 +245,8 @@ def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, over
         evaluate_arms(finals, held[:heldout_limit] if heldout_limit else held, results, seed=seed,
                       bfcl_dir=out / f"seed-{seed}" / "bfcl", max_new_tokens=max_new_tokens,
                       bfcl_per_category=bfcl_per_category,
-                      bfcl_categories=bfcl_categories, done=done)
+                      bfcl_categories=bfcl_categories, done=done, generation_prefix=cfg.model.generation_prefix,
+                      prefilled_think=cfg.egpo.think_prefilled)
     summary = summarize_results(results)
     command = " ".join([f"funrl study --config {config}" if config else "funrl study",
                         f"--seeds {','.join(str(x) for x in seeds)} --out {out}",

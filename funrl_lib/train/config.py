@@ -81,6 +81,12 @@ class ModelSettings:
     """Unsloth + vLLM: the share of GPU memory vLLM may take."""
     attn_implementation: str | None = None
     """e.g. ``sdpa`` or ``flash_attention_2`` (``peft`` backend); None = transformers' default."""
+    generation_prefix: str = ""
+    """Text the assistant turn starts with, written into the tokenizer's ChatML chat template
+    (:func:`funrl_lib.prompts.prefill_generation_prompt`), e.g. ``"<think>\\n"`` so that a model whose template does not
+    open the think block (Qwen2.5) starts inside it, as Qwen3's template does. Needs ``egpo.think_prefilled: true``
+    when it opens the think tag. The patched template is saved with every checkpoint, so evaluation of a trained
+    model uses it too."""
     lora: LoraSettings = field(default_factory=LoraSettings)
     tiny: TinySettings = field(default_factory=TinySettings)
 
@@ -208,6 +214,11 @@ class Config:
     sft: SFTSettings = field(default_factory=SFTSettings)
     grpo: GRPOSettings = field(default_factory=GRPOSettings)
     egpo: EGPOSettings = field(default_factory=EGPOSettings)
+
+    def __post_init__(self) -> None:
+        if self.egpo.think_open in self.model.generation_prefix and not self.egpo.think_prefilled:
+            raise ValueError(f"model.generation_prefix {self.model.generation_prefix!r} opens the think block: set "
+                             "egpo.think_prefilled: true so that the reward and the entropy span expect it")
 
     @property
     def run_dir(self) -> Path:

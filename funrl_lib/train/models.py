@@ -162,11 +162,16 @@ def load_policy(cfg: Config, init: str | Path | None = None) -> Policy:
     init = str(init) if init is not None else None
     backend = cfg.model.backend
     if backend == "unsloth":
-        return _load_unsloth(cfg, init)
-    if backend == "tiny":
+        policy = _load_unsloth(cfg, init)
+    elif backend == "tiny":
         from .tiny import build_tiny
-        base = str(build_tiny(tiny_model_dir(cfg), cfg.model.tiny))
-        return _load_hf(cfg, init, base)
-    if backend == "peft":
-        return _load_hf(cfg, init, base_model_path(cfg))
-    raise ValueError(f"model.backend must be tiny, peft or unsloth, not {backend!r}")
+        policy = _load_hf(cfg, init, str(build_tiny(tiny_model_dir(cfg), cfg.model.tiny)))
+    elif backend == "peft":
+        policy = _load_hf(cfg, init, base_model_path(cfg))
+    else:
+        raise ValueError(f"model.backend must be tiny, peft or unsloth, not {backend!r}")
+    if cfg.model.generation_prefix:
+        from ..prompts import prefill_generation_prompt
+        policy.tokenizer.chat_template = prefill_generation_prompt(policy.tokenizer.chat_template,
+                                                                   cfg.model.generation_prefix)
+    return policy
