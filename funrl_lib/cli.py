@@ -202,12 +202,15 @@ def _bfcl_evaluate(args: argparse.Namespace) -> int:
             print(f"decoded {what}: {', '.join(summary['decoding'][mode])}")
     if summary["decoding"].get("fc"):
         print("FC style: irrelevance and live_irrelevance count as correct when no call is decoded")
+    from .bfcl.evaluate import overall_lines
+    print("\n".join(overall_lines(summary)))  # the board's Overall first, labelled; the renormalised one after it
     for c, r in summary["categories"].items():
         partial = "" if r["complete"] else f"  PARTIAL: {r['missing']} of {r['category_size']} entries missing"
         print(f"{c:<24} {100 * r['accuracy']:6.2f}%  ({r['correct']}/{r['total']}){partial}")
-    for name, s in [*summary["summaries"].items(), ("overall", summary["overall"])]:
+    for name, s in summary["summaries"].items():
         if s["score"] is not None:
-            lacking = f"  (without {', '.join(s['missing'])})" if s["missing"] else ""
+            lacking = (f"  (over the parts present; the board counts {', '.join(s['missing'])} as 0: "
+                       f"{100 * s['board']:.2f}%)" if s["missing"] else "")
             print(f"{name:<24} {100 * s['score']:6.2f}%{lacking}")
     for c, why in summary["found_but_not_scored"].items():
         print(f"{c}: not scored: {why}", file=sys.stderr)

@@ -32,14 +32,17 @@ folder whose ``generation_config.json`` disagrees with its name (e.g. an ``--pro
 convention: rename the folder to end in ``-FC``). Multi-turn results in an ``-FC`` folder are not scored (funrl
 runs multi-turn in prompting mode only).
 
-Summaries follow BFCL v4's formulas (``eval_runner_helper.generate_leaderboard_csv``; ../shared/reference/bfcl.md
-§4) over the components present: Non-Live AST = unweighted mean(Simple, multiple, parallel, parallel_multiple) with
-Simple = mean(simple_python, simple_java, simple_javascript); Live = mean of live_simple, live_multiple,
-live_parallel, live_parallel_multiple weighted by entry count; Irrelevance = mean(irrelevance, live_irrelevance);
-Relevance = live_relevance (not in Overall); Overall = 0.1·Non-Live + 0.1·Live + 0.1·Irrelevance + 0.3·Multi-turn +
-0.4·Agentic. BFCL counts a category that was not run as 0; here every summary lists the components it is missing
-and is computed from the ones present (``overall.score`` renormalises the weights present, ``overall.weight`` says
-how much of the formula that is), so a subset run is never mistaken for a full one.
+**Two overall figures, the board's first.** ``overall.board`` (and ``board``) are the numbers the official
+evaluator writes to ``data_overall.csv`` (``eval_runner_helper.generate_leaderboard_csv`` of bfcl-eval; BFCL's
+leaderboard page and CONTRIBUTING describe the same weights): a category that was not run counts as **0**, Non-Live
+Simple = mean(simple_python, simple_java, simple_javascript), Non-Live = mean(Simple, multiple, parallel,
+parallel_multiple), Live = entry-count-weighted mean of the four live AST categories, Irrelevance =
+mean(irrelevance, live_irrelevance), Multi-turn = mean of 4, Agentic = mean(mean(web search 2), mean(memory 3)),
+Overall = 0.1·Non-Live + 0.1·Live + 0.1·Irrelevance + 0.3·Multi-turn + 0.4·Agentic (:mod:`.board`). Only this
+figure is comparable with leaderboard scores. ``overall.over_present`` is the same formula renormalised over the
+components present (``overall.weight`` of 1), labelled as such and never shown beside board numbers; each group in
+``summaries`` likewise has ``score`` over its categories present (naming the ones ``missing``) and ``board`` with the
+missing ones as 0, so a subset run is never mistaken for a full one.
 """
 
 from __future__ import annotations
@@ -52,11 +55,12 @@ from typing import Any, Sequence
 
 from .data import OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSION_PREFIX, find_data_dir, load_category
 from .multi_turn import MULTI_TURN_CATEGORIES, score_multi_turn_file
+from .board import BOARD_COLUMNS, BOARD_LABEL, CATEGORY_SIZES, OVERALL_WEIGHTS, board_percent, board_scores
 from .published import PUBLISHED
 from .score import FC_SUFFIX, ScoreReport, is_fc_model_name, score_results_file, write_verdicts
 
-__all__ = ["FC_NOTE", "EvaluateError", "evaluate_results", "find_result_files", "model_folder", "summarise",
-           "write_outputs"]
+__all__ = ["FC_NOTE", "EvaluateError", "board_table", "evaluate_results", "find_result_files", "model_folder",
+           "overall_lines", "summarise", "write_outputs"]
 
 RESULT_NAME = re.compile(rf"^{VERSION_PREFIX}_(?P<category>[a-z_]+)_result\.json$")
 
@@ -64,8 +68,11 @@ SIMPLE = ("simple_python", "simple_java", "simple_javascript")
 NON_LIVE = ("simple", "multiple", "parallel", "parallel_multiple")
 LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
 IRRELEVANCE = ("irrelevance", "live_irrelevance")
-AGENTIC = ("web_search_base", "web_search_no_snippet", "memory_kv", "memory_vector", "memory_rec_sum")
-OVERALL_WEIGHTS = {"non_live": 0.10, "live": 0.10, "irrelevance": 0.10, "multi_turn": 0.30, "agentic": 0.40}
+WEB_SEARCH = ("web_search_base", "web_search_no_snippet")
+MEMORY = ("memory_kv", "memory_vector", "memory_rec_sum")
+AGENTIC = WEB_SEARCH + MEMORY
+PRESENT_LABEL = ("over the parts present (the Overall formula renormalised over the components run; NOT comparable "
+                 "with leaderboard scores)")
 # Folders of BFCL's result layout between a model's folder and its result files (get_directory_structure_by_category).
 GROUP_FOLDERS = frozenset({"non_live", "live", "multi_turn", "agentic", "memory", "kv", "vector", "rec_sum",
                            "format_sensitivity"})
@@ -148,8 +155,10 @@ def _mean(values: list[float]) -> float:
 
 
 def summarise(categories: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The v4 summaries (and Overall) of per-category results, each with the components it used and lacks."""
+    """The v4 summaries and Overall of per-category results: the board's figures (categories not run count as 0;
+    :mod:`.board`) and, labelled apart, the same formulas over the components present."""
     acc = {c: r["accuracy"] for c, r in categories.items()}
+    board = board_scores(categories)
 
     def part(names: tuple[str, ...], values: dict[str, float]) -> tuple[list[str], list[str]]:
         return [n for n in names if n in values], [n for n in names if n not in values]
@@ -176,18 +185,32 @@ def summarise(categories: dict[str, dict[str, Any]]) -> dict[str, Any]:
     out["relevance"] = {"score": acc.get("live_relevance"), "used": [c for c in ("live_relevance",) if c in acc],
                         "missing": [c for c in ("live_relevance",) if c not in acc], "formula": "live_relevance "
                                                                                             "(not in Overall)"}
-    for name, names in (("multi_turn", MULTI_TURN_CATEGORIES), ("agentic", AGENTIC)):
-        used, missing = part(names, acc)
-        out[name] = {"score": _mean([acc[c] for c in used]) if used else None, "used": used, "missing": missing,
-                     "formula": "mean of its categories" + (" (web search and memory)" if name == "agentic" else "")}
-    present = {k: w for k, w in OVERALL_WEIGHTS.items() if out[k]["score"] is not None}
-    weight = sum(present.values())
-    overall = {"score": sum(out[k]["score"] * w for k, w in present.items()) / weight if weight else None,
-               "weight": round(weight, 4), "used": sorted(present, key=list(OVERALL_WEIGHTS).index),
-               "missing": [k for k in OVERALL_WEIGHTS if k not in present],
-               "formula": "0.1 non_live + 0.1 live + 0.1 irrelevance + 0.3 multi_turn + 0.4 agentic; score "
-                          "renormalised over the weight present"}
-    return {"summaries": out, "overall": overall}
+    used, missing = part(MULTI_TURN_CATEGORIES, acc)
+    out["multi_turn"] = {"score": _mean([acc[c] for c in used]) if used else None, "used": used, "missing": missing,
+                         "formula": "mean of its 4 categories"}
+    groups = {name: part(names, acc)[0] for name, names in (("web_search", WEB_SEARCH), ("memory", MEMORY))}
+    present = [_mean([acc[c] for c in used]) for used in groups.values() if used]
+    used, missing = part(AGENTIC, acc)
+    out["agentic"] = {"score": _mean(present) if present else None, "used": used, "missing": missing,
+                      "formula": "mean(web search = mean(base, no_snippet), memory = mean(kv, vector, rec_sum))"}
+    board_key = {"non_live": "non_live_summary", "live": "live", "irrelevance": "irrelevance_total",
+                 "relevance": "relevance", "multi_turn": "multi_turn", "agentic": "agentic"}
+    for name, key in board_key.items():
+        out[name]["board"] = board[key]["accuracy"]
+    weights = {k: w / 100 for k, w in OVERALL_WEIGHTS.items()}
+    present_w = {k: w for k, w in weights.items() if out[k]["score"] is not None}
+    weight = sum(present_w.values())
+    over_present = sum(out[k]["score"] * w for k, w in present_w.items()) / weight if weight else None
+    overall = {"board": board["overall"]["accuracy"], "label": BOARD_LABEL,
+               "over_present": over_present, "over_present_label": PRESENT_LABEL,
+               "weight": round(weight, 4), "used": sorted(present_w, key=list(weights).index),
+               "missing": [k for k in weights if k not in present_w],
+               "formula": "(10 non_live + 10 live + 10 irrelevance + 30 multi_turn + 40 agentic) / 100"}
+    overall["not_run"] = [c for c in CATEGORY_SIZES if c not in categories]  # scoring categories counted as 0
+    overall["score"] = overall["board"]  # the headline figure is the board's
+    board_out = {"label": BOARD_LABEL, **{key: {"accuracy": board[key]["accuracy"], "display": board[key]["display"]}
+                                           for key, _ in BOARD_COLUMNS}}
+    return {"board": board_out, "summaries": out, "overall": overall}
 
 
 def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike], *, data_dir: str | os.PathLike | None = None,
@@ -233,9 +256,11 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
     decoding = {mode: [c for c, r in categories.items() if r["decoding"] == mode] for mode in ("fc", "prompt")}
     decoding = {mode: cats for mode, cats in decoding.items() if cats}
     decoding_notes = [FC_NOTE] * ("fc" in decoding) + [PROMPT_NOTE] * ("prompt" in decoding)
-    summary = {"bfcl_version": VERSION_PREFIX, "results": ", ".join(map(str, _folders(results_dir))), "strip_think": strip_thinking,
+    summaries = summarise(categories)
+    summary = {"bfcl_version": VERSION_PREFIX, "results": ", ".join(map(str, _folders(results_dir))),
+               "overall": summaries["overall"], "board": summaries["board"], "strip_think": strip_thinking,
                "decoding": {**decoding, "notes": decoding_notes}, "notes": notes,
-               "categories": categories, **summarise(categories),
+               "categories": categories, "summaries": summaries["summaries"],
                "not_evaluated": [c for c in every if c not in categories],
                "found_but_not_scored": not_scored, "problems": problems}
     return summary, reports
@@ -245,9 +270,38 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.2f}"
 
 
+def overall_lines(summary: dict[str, Any]) -> list[str]:
+    """The two overall figures as printed by ``funrl bfcl evaluate``: the board's first, then the renormalised one,
+    each with its label."""
+    o = summary["overall"]
+    lines = [f"{'OVERALL (BFCL v4 board)':<24} {_pct(o['board']):>6}%  {o['label']}"]
+    if o["not_run"]:
+        lines.append(f"{'':<24} {'':>6}   not run, counted as 0 as on the board: {', '.join(o['not_run'])}")
+    if o["over_present"] is not None and o["not_run"]:
+        lines.append(f"{'over the parts present':<24} {_pct(o['over_present']):>6}%  second figure, NOT comparable with "
+                     f"leaderboard scores: the Overall formula renormalised over the components run (weight "
+                     f"{o['weight']} of 1)")
+    return lines
+
+
+def board_table(summary: dict[str, Any]) -> list[str]:
+    """Markdown rows of the board's summary columns (data_overall.csv), as the board prints them."""
+    lines = ["| column (data_overall.csv) | ours, as the board shows it |", "|---|---|"]
+    for key, column in BOARD_COLUMNS:
+        lines.append(f"| {column} | {board_percent(summary['board'][key]['display'])} |")
+    return lines
+
+
 def markdown(summary: dict[str, Any], label: str = "this model") -> str:
-    lines = [f"# BFCL v4 evaluation: {label}", "", f"Results: `{summary['results']}`"
-             + (" (leading think blocks stripped)" if summary["strip_think"] else ""), ""]
+    o = summary["overall"]
+    lines = [f"# BFCL v4 evaluation: {label}", "",
+             f"**{o['label']}: {_pct(o['board'])}%**"
+             + (f" (not run, counted as 0: {', '.join(o['not_run'])})" if o["not_run"] else ""), ""]
+    if o["not_run"] and o["over_present"] is not None:
+        lines += [f"Second figure, {o['over_present_label']}: {_pct(o['over_present'])}% (weight {o['weight']} of 1).",
+                  ""]
+    lines += [f"Results: `{summary['results']}`" + (" (leading think blocks stripped)" if summary["strip_think"] else ""),
+              ""]
     decoding = summary.get("decoding", {})
     for mode, what in (("fc", "FC style"), ("prompt", "prompt style")):
         if decoding.get(mode):
@@ -256,23 +310,31 @@ def markdown(summary: dict[str, Any], label: str = "this model") -> str:
         lines += ["", note]
     for note in summary.get("notes", []):
         lines += ["", f"Note: {note}"]
-    lines += ["", "| category | accuracy (%) | correct | scored | entries | complete | decoding |",
+    lines += ["", "## The board's columns", "", "Computed as the official evaluator writes data_overall.csv: "
+              "categories not run count as 0 in the averages; N/A where the board shows N/A.", ""]
+    lines += board_table(summary)
+    lines += ["", "## Categories", "", "| category | accuracy (%) | correct | scored | entries | complete | decoding |",
               "|---|---|---|---|---|---|---|"]
     for c, r in summary["categories"].items():
         lines.append(f"| {c} | {_pct(r['accuracy'])} | {r['correct']} | {r['total']} | {r['category_size']} | "
                      f"{'yes' if r['complete'] else 'no, ' + str(r['missing']) + ' missing'} | "
                      f"{r.get('decoding', 'prompt')} |")
-    lines += ["", "| summary | score (%) | from | missing |", "|---|---|---|---|"]
-    for name, s in [*summary["summaries"].items(), ("overall", summary["overall"])]:
-        extra = f" (weight {s['weight']} of 1)" if name == "overall" else ""
-        lines.append(f"| {name} | {_pct(s['score'])}{extra} | {', '.join(s['used']) or '—'} | "
+    lines += ["", "## Summaries", "", "`board`: as on the leaderboard (missing categories = 0). `over present`: the "
+              "same formula over the categories present only (not comparable with the board).", "",
+              "| summary | board (%) | over present (%) | from | missing |", "|---|---|---|---|---|"]
+    for name, s in summary["summaries"].items():
+        lines.append(f"| {name} | {_pct(s['board'])} | {_pct(s['score'])} | {', '.join(s['used']) or '—'} | "
                      f"{', '.join(s['missing']) or '—'} |")
+    lines.append(f"| overall | {_pct(o['board'])} | {_pct(o['over_present'])} (weight {o['weight']} of 1) | "
+                 f"{', '.join(o['used']) or '—'} | {', '.join(o['missing']) or '—'} |")
     lines += ["", "Published scores (each on the BFCL version named; v3 Live includes (ir)relevance, v2/v3/v4 "
-              "summaries are not comparable one to one):", "",
-              "| model | BFCL | board | Non-Live (%) | Live (%) | Irrelevance (%) | Overall (%) |", "|---|---|---|---|---|---|---|"]
+              "summaries are not comparable one to one; compare ours with the v4 rows, board figures only):", "",
+              "| model | BFCL | board | Non-Live (%) | Live (%) | Irrelevance (%) | Multi-turn (%) | Web search (%) "
+              "| Memory (%) | Overall (%) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for p in PUBLISHED:
         lines.append(f"| {p['model']} | {p['bfcl']} | {p['board']} | {p.get('non_live', '—')} | {p.get('live', '—')} "
-                     f"| {p.get('irrelevance', '—')} | {p.get('overall', '—')} |")
+                     f"| {p.get('irrelevance', '—')} | {p.get('multi_turn', '—')} | {p.get('web_search', '—')} "
+                     f"| {p.get('memory', '—')} | {p.get('overall', '—')} |")
     if summary["not_evaluated"]:
         lines += ["", "Not evaluated (no result file): " + ", ".join(summary["not_evaluated"])]
     for c, why in summary["found_but_not_scored"].items():
@@ -281,25 +343,34 @@ def markdown(summary: dict[str, Any], label: str = "this model") -> str:
 
 
 def plot_comparison(summary: dict[str, Any], out: str | os.PathLike, label: str = "this model") -> None:
+    """Bars of the board's figures (categories not run count as 0, as on the leaderboard) next to published
+    leaderboard scores; the renormalised "over the parts present" figure is never drawn here. Overall bars only for
+    BFCL v4 rows (other versions use other formulas)."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    ours = [summary["summaries"][k]["score"] for k in ("non_live", "live")]
-    rows = [(label, "v4 (funrl)", *(None if x is None else 100 * x for x in ours))]
-    rows += [(p["model"], p["bfcl"], p.get("non_live"), p.get("live")) for p in PUBLISHED]
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.5))
+    s = summary["summaries"]
+    ours = [100 * s["non_live"]["board"], 100 * s["live"]["board"], 100 * summary["overall"]["board"]]
+    rows = [(label + " (board formula)", "v4 (funrl)", *ours)]
+    rows += [(p["model"], p["bfcl"], p.get("non_live"), p.get("live"),
+              p.get("overall") if p["bfcl"] == "v4" else None) for p in PUBLISHED]
+    fig, ax = plt.subplots(figsize=(10, 0.6 * len(rows) + 1.8))
     ys = range(len(rows))
-    for offset, idx, name, color in ((-0.2, 2, "Non-Live AST", "tab:blue"), (0.2, 3, "Live", "tab:orange")):
+    for offset, idx, name, color in ((-0.27, 2, "Non-Live AST", "tab:blue"), (0.0, 3, "Live", "tab:orange"),
+                                     (0.27, 4, "Overall (v4 board formula)", "tab:green")):
         vals = [r[idx] or 0 for r in rows]
-        ax.barh([y + offset for y in ys], vals, height=0.38, label=name, color=color)
+        ax.barh([y + offset for y in ys], vals, height=0.26, label=name, color=color)
     ax.set_yticks(list(ys))
     ax.set_yticklabels([f"{r[0]}  [{r[1]}]" for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("accuracy (%)")
     ax.set_xlim(0, 100)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("BFCL: this run vs published scores (versions differ: see labels)", fontsize=10)
+    missing = summary["overall"]["missing"]
+    ax.set_title("BFCL: this run (board formula" + (f"; groups not run = 0: {', '.join(missing)}" if missing else "")
+                 + ")\nvs published leaderboard scores (versions differ: see labels; Overall only for v4 rows)",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
