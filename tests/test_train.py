@@ -47,11 +47,14 @@ def test_paper_recipe_values():
     assert (g.learning_rate, g.temperature, g.num_generations, g.beta, g.num_train_epochs) == (1e-6, 0.7, 8, 0.001, 5)
 
 
-def test_real_model_cpu_recipe_is_rl_from_the_instruct_model():
-    # FunRL trains the instruct model directly with RL (v4 §5.2): no SFT, LoRA, the paper's beta and temperature
+def test_real_model_cpu_recipe_is_the_papers_rl_after_a_short_format_warm_start():
+    # the paper's beta and temperature with LoRA; the 0.5B gets a short SFT on the format first (the recipe says why),
+    # far shorter than one epoch, so that RL has reward variance to learn from
     cfg = load_config(CONFIGS / "qwen2.5-coder-0.5b-cpu.yaml")
     assert cfg.model.backend == "peft" and cfg.model.name_or_path.endswith(".gguf") and cfg.model.lora.enabled
-    assert cfg.grpo.init == "base" and cfg.data.holdout_by == "api" and cfg.device == "cpu"
+    assert cfg.grpo.init == "sft" and 0 < cfg.sft.max_steps * cfg.sft.per_device_train_batch_size <= 100
+    assert cfg.grpo.beta == 0.001 and cfg.grpo.temperature == 0.7
+    assert cfg.data.holdout_by == "api" and cfg.device == "cpu"
     assert cfg.grpo.save_steps <= 5 and cfg.report_to == ["none"]
 
 
@@ -121,14 +124,16 @@ def test_egpo_changes_the_loss_against_grpo(tmp_path):
     state = {k: v.clone() for k, v in model.state_dict().items()}
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": "hi there"}]}] * 8)
     logs = {}
-    for mode in ("grpo", "egpo"):
+    for mode, source in (("grpo", "auto"), ("egpo", "auto"), ("egpo-forward", "forward")):
         model.load_state_dict(state)
         args = trl.GRPOConfig(output_dir=str(tmp_path / mode), use_cpu=True, bf16=False, per_device_train_batch_size=8,
                               num_generations=8, max_completion_length=16, max_steps=2, logging_steps=1,
                               report_to="none", save_strategy="no", temperature=1.2, seed=0, learning_rate=1e-3,
                               beta=0.0, loss_type="grpo")  # no reference model for an in-memory one
         trainer = entropy_trainer_class()(model=model, reward_funcs=[parity_reward], args=args, train_dataset=data,
-                                          processing_class=tokenizer, egpo={"advantage_mode": mode})
+                                          processing_class=tokenizer,
+                                          egpo={"advantage_mode": mode.split("-")[0], "entropy_source": source})
+        assert trainer._egpo_loss_pass() == (source == "auto")  # TRL's own loss: E from its loss forward
         trainer.train()
         logs[mode] = [e for e in trainer.state.log_history if "loss" in e and "reward" in e]
     grpo, egpo = logs["grpo"], logs["egpo"]
@@ -140,6 +145,10 @@ def test_egpo_changes_the_loss_against_grpo(tmp_path):
     # ... but only EGPO adds the bonus, which raises every advantage with a think span: the loss goes down
     assert grpo[0]["egpo/bonus"] == 0 and egpo[0]["egpo/bonus"] > 0
     assert egpo[0]["loss"] < grpo[0]["loss"] - 1e-4
+    # E taken from TRL's loss forward (no extra pass) = E from a separate no-grad pass, through TRL's shuffle and split
+    fwd = logs["egpo-forward"][0]
+    for key in ("egpo/cot_entropy", "egpo/bonus", "egpo/capped_frac", "loss"):
+        assert egpo[0][key] == pytest.approx(fwd[key], rel=1e-4, abs=1e-6), key
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -61,3 +61,66 @@ def test_grpo_step_calls_our_rewards(tmp_path):
     assert logs["rewards/toolrl_graded/mean"] == pytest.approx(sum(values) / 4, abs=1e-4)
     assert logs["rewards/funrl_binary/mean"] == pytest.approx(sum(seen_binary[0][2]) / 4, abs=1e-4)
     assert "funrl/think_template_ok" in logs  # our log_metric reached TRL's logs
+
+
+def _egpo_trainer(tmp_path, tokenizer, model, **egpo):
+    from funrl_lib.train.egpo import entropy_trainer_class
+
+    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": "What is the weather in Paris?"}]}] * 4)
+    args = trl.GRPOConfig(output_dir=str(tmp_path), use_cpu=True, per_device_train_batch_size=4, num_generations=4,
+                          max_completion_length=12, max_steps=1, report_to="none", save_strategy="no",
+                          temperature=0.7, beta=0.0, seed=0)
+    return entropy_trainer_class()(model=model, reward_funcs=[make_funrl_binary()], args=args, train_dataset=dataset,
+                                   processing_class=tokenizer, egpo={"advantage_mode": "egpo", **egpo})
+
+
+def test_egpo_takes_the_entropy_from_trls_loss_pass(tmp_path):
+    """No extra forward pass: with TRL's own loss, Eq. 5 is applied inside the loss forward, from the entropies TRL
+    computes there, and gives the advantages a separate no-grad pass (the fallback) gives."""
+    from funrl_lib.train.egpo import egpo_advantages, sequence_entropy, think_span_mask, token_entropies
+
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer(CORPUS, vocab_size=300)
+    model = tiny_qwen2(tokenizer, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       num_key_value_heads=1, max_position_embeddings=128)
+    trainer = _egpo_trainer(tmp_path, tokenizer, model)
+    assert trainer._egpo_loss_pass()
+    assert not _egpo_trainer(tmp_path, tokenizer, model, entropy_source="forward")._egpo_loss_pass()
+
+    done = tokenizer.encode("<think>Paris weather</think>\n[get_weather(city='Paris')]", add_special_tokens=False)
+    bare = tokenizer.encode("None of the functions", add_special_tokens=False)
+    t = max(len(done), len(bare))
+    pad = tokenizer.pad_token_id
+    completion = torch.tensor([done + [pad] * (t - len(done)), bare + [pad] * (t - len(bare))] * 2)
+    cmask = torch.tensor([[1] * len(done) + [0] * (t - len(done)), [1] * len(bare) + [0] * (t - len(bare))] * 2)
+    prompt = torch.randint(5, 250, (4, 6))
+    span = think_span_mask(completion, cmask, tokenizer)
+    base = torch.tensor([1.0, -1.0, -1.0, 1.0])
+    inputs = {"prompt_ids": prompt, "prompt_mask": torch.ones_like(prompt), "completion_ids": completion,
+              "completion_mask": cmask, "advantages": base.clone(), "egpo_span": span,
+              "egpo_row": torch.arange(4) - 4, "old_per_token_logps": None,
+              "num_items_in_batch": cmask.sum().float()}
+    trainer.current_gradient_accumulation_steps = 1
+    trainer.compute_loss(trainer.model, inputs)
+
+    h = token_entropies(model, torch.cat([prompt, completion], 1), torch.cat([torch.ones_like(prompt), cmask], 1), t,
+                        temperature=0.7, positions=span)
+    e, w = sequence_entropy(h, span)
+    want = egpo_advantages(base, e, w > 0, lam=0.4, alpha=2.0)[0]
+    assert (w[[0, 2]] > 0).all() and (w[[1, 3]] == 0).all()
+    assert inputs["advantages"].tolist() == pytest.approx(want.tolist(), abs=1e-5)
+    assert inputs["advantages"][0] > 1.0 and inputs["advantages"][2] > -1.0  # the bonus moves A up, on its side of 0
+    assert inputs["advantages"][[1, 3]].tolist() == [-1.0, 1.0]  # no think span: no bonus
+    assert trainer._metrics["train"]["egpo/no_think_frac"] == [pytest.approx(0.5)]
+
+
+def test_egpo_uses_its_own_pass_where_the_loss_is_not_trls(tmp_path):
+    # a trainer whose loss is generated elsewhere (as Unsloth's is) may compute no entropies: the hook falls back
+    from funrl_lib.train.egpo import _is_trl_loss, entropy_trainer_class
+
+    class OtherLoss(trl.GRPOTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    assert _is_trl_loss(entropy_trainer_class())
+    assert not _is_trl_loss(entropy_trainer_class(OtherLoss))

@@ -17,14 +17,20 @@ Design choices (funrl-egpo.md §6, stack.md §5):
 - The hook is ``_generate_and_score_completions``: TRL computes the group advantages inline there, and Unsloth's
   generated trainer keeps that method while replacing ``compute_loss``. The override calls ``super()`` and edits
   ``advantages`` in the returned dict (already process-local), so the loss, KL and clipping are TRL's (or Unsloth's).
-- E_i comes from its own no-grad forward pass over prompt + completion (Unsloth's per-token path returns no
-  entropies), with logits divided by the sampling temperature, as TRL does for its log-probabilities: π is the
-  distribution the rollout was sampled from.
+- E_i needs no forward pass of its own with TRL's trainer (``entropy_source: auto``/``loss``): TRL's loss forward
+  already computes the per-token entropy of every completion token (logits divided by the sampling temperature, as
+  for its log-probabilities, so π is the distribution the rollout was sampled from). With one policy update per
+  generation batch (``num_iterations = 1``, the paper's on-policy setting) that is the policy that sampled the
+  rollouts, so the hook takes E_i from that pass and rewrites the batch's advantages in it, before TRL reads them.
+  Where the loss is not TRL's (Unsloth's generated trainer, whose per-token path returns no entropies, or Liger's
+  fused loss) or ``num_iterations > 1``, E_i comes from its own no-grad forward pass after generation
+  (``entropy_source: forward``), each distinct prompt run once through the KV cache.
 - Think spans are found on token ids when ``<think>`` and ``</think>`` are single tokens (Qwen3, the tiny model),
   otherwise on the decoded text of each token (Qwen2.5 splits ``<think>`` into ``<``, ``think``, ``>``).
   Unclosed spans do not count (the template was not followed); several closed spans count together.
 - ``advantage_mode="grpo"`` leaves the advantages untouched, so one recipe gives both arms of the ablation; the CoT
-  entropy is still measured for the logs when ``log_cot_entropy`` is on (it costs the same forward pass).
+  entropy is still measured for the logs when ``log_cot_entropy`` is on (free from TRL's loss pass; one no-grad
+  forward per generation batch on the fallback).
 
 Logged per step (``egpo/…``): ``cot_entropy`` (mean E over rollouts with a span), ``bonus`` (mean over all
 rollouts), ``capped_frac`` (share of rollouts with a span and A ≠ 0 whose bonus the cap limited), ``no_think_frac``
@@ -61,9 +67,12 @@ class EGPOSettings:
     think_prefilled: bool = False
     """The chat template already opened ``<think>`` at the end of the prompt: completions start inside the span."""
     log_cot_entropy: bool = True
-    """Measure and log E in ``grpo`` mode too (one no-grad forward per generation batch), so curves compare."""
+    """Measure and log E in ``grpo`` mode too, so curves compare (free with ``entropy_source`` loss)."""
     entropy_batch_size: int = 4
     """Rows per no-grad forward when measuring E (memory: rows × completion length × vocabulary floats)."""
+    entropy_source: str = "auto"
+    """Where E comes from: ``loss`` (TRL's own loss forward, no extra pass), ``forward`` (a no-grad forward pass of
+    its own after generation), ``auto`` (``loss`` where the trainer's loss is TRL's and on-policy, else ``forward``)."""
     share_prompt_pass: bool = True
     """Run each distinct prompt once (KV cache) and only the completions per rollout: the same entropies for a
     fraction of the cost. Falls back to full forward passes if the model does not take a cache (as Unsloth's
@@ -77,6 +86,8 @@ class EGPOSettings:
         if self.entropy_alpha <= 1:
             raise ValueError(f"entropy_alpha must be > 1 (paper: 2) so the bonus cannot flip A's sign, "
                              f"not {self.entropy_alpha}")
+        if self.entropy_source not in ("auto", "loss", "forward"):
+            raise ValueError(f"entropy_source must be 'auto', 'loss' or 'forward', not {self.entropy_source!r}")
         if self.entropy_batch_size < 1:
             raise ValueError("entropy_batch_size must be >= 1")
 
@@ -298,6 +309,8 @@ class EntropyAdvantageMixin:
 
     egpo: EGPOSettings
     _shared_pass_failed: bool = False
+    _egpo_fused: bool | None = None
+    _egpo_pending: dict[str, Any] | None = None
 
     def _cot_token_entropies(self, out: dict[str, Any], span: torch.Tensor) -> torch.Tensor:
         cfg = self.egpo
@@ -322,19 +335,64 @@ class EntropyAdvantageMixin:
             egpo = EGPOSettings(**egpo)
         self.egpo = egpo or EGPOSettings()
 
+    def _egpo_loss_pass(self) -> bool:
+        """Whether E comes from TRL's loss forward (decided once; see ``EGPOSettings.entropy_source``)."""
+        if self._egpo_fused is None:
+            source = self.egpo.entropy_source
+            on_policy = getattr(getattr(self, "args", None), "num_iterations", 1) == 1
+            trl_loss = _is_trl_loss(type(self)) and not getattr(self, "use_liger_kernel", False)
+            if source == "loss" and not on_policy:
+                raise ValueError("egpo.entropy_source 'loss' needs num_iterations = 1 (the policy of the loss pass "
+                                 "must be the one that sampled); use 'forward' or 'auto'")
+            self._egpo_fused = source == "loss" or (source == "auto" and on_policy and trl_loss)
+        return self._egpo_fused
+
     def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
         out = super()._generate_and_score_completions(inputs)  # type: ignore[misc]
         cfg = self.egpo
         if cfg.advantage_mode == "grpo" and not cfg.log_cot_entropy:
             return out
-        mode = "train" if self.model.training else "eval"
         completion_mask = out["completion_mask"]
         if out.get("tool_mask") is not None:
             completion_mask = completion_mask * out["tool_mask"]
         span = think_span_mask(out["completion_ids"], completion_mask, self.processing_class,
                                open_tag=cfg.think_open, close_tag=cfg.think_close, prefilled=cfg.think_prefilled)
-        token_h = self._cot_token_entropies(out, span)
-        e, w = sequence_entropy(token_h, span)
+        if self._egpo_loss_pass():
+            # the loss pass applies Eq. 5; these travel with the rows through TRL's shuffle and split
+            n = span.shape[0]
+            out["egpo_span"] = span
+            out["egpo_row"] = torch.arange(n, device=span.device) - n  # position in the logged advantages
+            return out
+        self._egpo_apply(out, self._cot_token_entropies(out, span), span)
+        return out
+
+    def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if "egpo_span" not in inputs:
+            return super().compute_loss(model, inputs, *args, **kwargs)  # type: ignore[misc]
+        self._egpo_pending = inputs
+        try:
+            loss = super().compute_loss(model, inputs, *args, **kwargs)  # type: ignore[misc]
+        finally:
+            missed, self._egpo_pending = self._egpo_pending is not None, None
+        if missed:
+            raise RuntimeError("EGPO: this trainer's loss pass computed no per-token entropies, so Eq. 5 was not "
+                               "applied; set egpo.entropy_source: forward")
+        return loss
+
+    def _get_per_token_logps_and_entropies(self, *args: Any, **kwargs: Any) -> Any:
+        result = super()._get_per_token_logps_and_entropies(*args, **kwargs)  # type: ignore[misc]
+        inputs = self._egpo_pending
+        if inputs is not None and kwargs.get("compute_entropy") and result[1] is not None:
+            self._egpo_pending = None
+            self._egpo_apply(inputs, result[1].detach(), inputs["egpo_span"])
+        return result
+
+    def _egpo_apply(self, out: dict[str, Any], token_h: torch.Tensor, span: torch.Tensor) -> None:
+        """Eq. 5 on ``out["advantages"]`` from per-token entropies ``token_h`` (rows × completion tokens), and the
+        ``egpo/…`` metrics."""
+        cfg = self.egpo
+        mode = "train" if self.model.training else "eval"
+        e, w = sequence_entropy(token_h.to(span.device), span)
         has_span = w > 0
         advantages = out["advantages"]
         if cfg.advantage_mode == "egpo":
@@ -343,10 +401,11 @@ class EntropyAdvantageMixin:
             out["advantages"] = new.to(advantages.dtype)
             if self.accelerator.num_processes == 1:  # keep the completions table's advantages current
                 logged = self._logs["advantages"]
-                n = len(new)
-                if len(logged) >= n:
+                rows = out["egpo_row"].tolist() if "egpo_row" in out else range(-len(new), 0)
+                if rows and len(logged) >= -min(rows):
                     logged_list = list(logged)
-                    logged_list[-n:] = new.tolist()
+                    for r, v in zip(rows, new.tolist()):
+                        logged_list[r] = v
                     logged.clear()
                     logged.extend(logged_list)
         else:
@@ -361,7 +420,15 @@ class EntropyAdvantageMixin:
         metrics["egpo/capped_frac"].append((gathered(capped.float()).sum() / nz.sum().clamp_min(1)).item())
         metrics["egpo/no_think_frac"].append((1 - span_all.mean()).item())
         metrics["egpo/think_tokens"].append(w_all.mean().item())
-        return out
+
+
+def _is_trl_loss(cls: type) -> bool:
+    """Whether ``cls`` (an EntropyGRPOTrainer) computes its loss with TRL's own GRPOTrainer code, which passes
+    ``compute_entropy=True`` to ``_get_per_token_logps_and_entropies`` (Unsloth generates its own)."""
+    mro = cls.__mro__
+    base = mro[mro.index(EntropyAdvantageMixin) + 1] if EntropyAdvantageMixin in mro else cls
+    names = ("compute_loss", "_compute_loss", "_get_per_token_logps_and_entropies")
+    return all(getattr(getattr(base, n, None), "__module__", None) == "trl.trainer.grpo_trainer" for n in names)
 
 
 _CLASSES: dict[type, type] = {}
