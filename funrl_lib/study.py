@@ -37,7 +37,7 @@ from typing import Any, Sequence
 from .pipeline import DEFAULT_EVAL
 
 __all__ = ["ALL_ARMS", "ARMS", "default_arms", "evaluate_arms", "mean_ci", "parse_arms", "run_study",
-           "study_caveats", "study_title", "summarize_results", "write_report"]
+           "study_caveats", "study_curves", "study_title", "summarize_results", "write_report"]
 
 ALL_ARMS = ("base", "sft", "grpo", "egpo")
 """Every arm a study can have, in the order tables, charts and reports show them."""
@@ -255,8 +255,32 @@ def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, over
     present = [a for a in summary if summary[a]["metrics"]] or list(summary)
     if cfg is None:  # no seeds: title and caveats from the recipe as given
         cfg = load_config(config, overrides)
+    study_curves(out)
     write_report(summary, out, command=command, title=study_title(cfg, present), caveats=study_caveats(cfg))
     return summary
+
+
+def study_curves(out: str | Path, figure: str = "curves.png") -> Path | None:
+    """The training curves of every seed's GRPO and EGPO runs overlaid (``<out>/seed-N/{grpo,egpo}/log.jsonl``:
+    reward, CoT entropy, bonus, KL, length, think-template rate, capped share; one line style per seed), saved as
+    ``<out>/<figure>``; None when no run has a log yet."""
+    out = Path(out)
+    logs = {}
+    for seed_dir in sorted(out.glob("seed-*"), key=lambda p: int(p.name.split("-")[1]) if p.name[5:].isdigit() else 0):
+        for mode in ("grpo", "egpo"):
+            log = seed_dir / mode / "log.jsonl"
+            if log.exists() and log.stat().st_size:
+                logs[f"{mode} seed {seed_dir.name.split('-')[1]}"] = log
+    if not logs:
+        return None
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .train.plots import plot_training
+    fig = plot_training(logs, out / figure, smooth=3)
+    plt.close(fig)
+    return out / figure
 
 
 def summarize_results(results: str | Path, arms: Sequence[str] | None = None) -> dict[str, Any]:
@@ -348,6 +372,9 @@ def write_report(summary: dict[str, Any], out: str | Path, *, title: str = STUDY
               "exact-call accuracy (calls pass the BFCL checker, or no call where none is wanted); `reward` also "
               "needs the think template. `bfcl/[...]` rows are BFCL v4 summaries over the categories evaluated.",
               "", f"![bar chart]({figure})", "", *metrics_table(summary), ""]
+    if (out / "curves.png").exists():
+        lines += ["Training curves of every seed's GRPO and EGPO runs (one line style per seed; faint: raw, solid: "
+                  "moving mean):", "", "![training curves](curves.png)", ""]
     if caveats:
         lines += [caveats]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

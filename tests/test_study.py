@@ -72,6 +72,7 @@ def test_two_seed_smoke_study_resumes(tmp_path, capsys):
     assert report.count("|") > 20 and (tmp_path / "study.png").stat().st_size > 5000
     assert f"funrl study --config configs/tiny-cpu.yaml --seeds 0,1 --out {tmp_path}" in report
     assert "What this scale can and cannot tell" in report
+    assert "![training curves](curves.png)" in report and (tmp_path / "curves.png").stat().st_size > 5000
     assert "held-out exact-call accuracy" in capsys.readouterr().out
     assert main(args) == 0  # everything done: nothing is run or appended again
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 12
@@ -97,3 +98,28 @@ def test_study_from_the_base_model_compares_base_grpo_egpo(tmp_path, capsys):
     assert "base  held-out exact-call accuracy" in out
     for mode in ("grpo", "egpo"):  # RL from the base model
         assert json.loads((tmp_path / "seed-0" / mode / "final" / "done.json").read_text())["init"] is None
+
+
+def test_study_curves_overlay_every_seed_and_mode(tmp_path):
+    from funrl_lib.study import study_curves
+    from funrl_lib.train import plots
+
+    assert study_curves(tmp_path) is None  # nothing trained yet: no figure
+    for seed in (0, 1):
+        for mode in ("grpo", "egpo"):
+            log = tmp_path / f"seed-{seed}" / mode / "log.jsonl"
+            log.parent.mkdir(parents=True)
+            log.write_text("".join(json.dumps({"step": i, "reward": i / 10 + seed, "egpo/cot_entropy": 0.5,
+                                               "funrl/think_template_ok": 1.0, "egpo/capped_frac": 0.25}) + "\n"
+                                   for i in range(1, 6)))
+    drawn = []
+    real = plots.plot_training
+    plots.plot_training = lambda logs, out, smooth: drawn.append(dict(logs)) or real(logs, out, smooth=smooth)
+    try:
+        path = study_curves(tmp_path)
+    finally:
+        plots.plot_training = real
+    assert path == tmp_path / "curves.png" and path.stat().st_size > 5000
+    assert list(drawn[0]) == ["grpo seed 0", "egpo seed 0", "grpo seed 1", "egpo seed 1"]
+    assert {k for k, _ in plots.PANELS} >= {"reward", "egpo/cot_entropy", "kl", "funrl/think_template_ok",
+                                             "egpo/capped_frac"}

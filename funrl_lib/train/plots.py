@@ -18,8 +18,11 @@ PANELS: Sequence[tuple[str, str]] = (
     ("kl", "KL to the reference"),
     ("completions/mean_length", "completion length (tokens)"),
     ("egpo/no_think_frac", "share without a think span"),
+    ("funrl/think_template_ok", "think-template rate"),
+    ("egpo/capped_frac", "share of bonuses the cap |A|/α limited"),
 )
 COLORS = {"grpo": "tab:blue", "egpo": "tab:orange", "sft": "tab:gray"}
+_LINESTYLES = ("-", "--", ":", "-.")  # one per seed when a label ends in the seed
 
 
 def curves(log: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
@@ -73,9 +76,10 @@ def plot_training(run_dir: str | Path | dict[str, str | Path], out: str | Path |
             xs, ys = curves(log, key)
             if not xs:
                 continue
-            color = COLORS.get(label)
-            ax.plot(xs, ys, color=color, alpha=0.25, linewidth=1)
-            ax.plot(xs, _smooth(ys, smooth), color=color, label=label.upper(), linewidth=1.8)
+            color = COLORS.get(label.split()[0])  # "egpo seed 1" is drawn in EGPO's colour
+            style = _LINESTYLES[int(label.split()[-1]) % len(_LINESTYLES)] if label.split()[-1].isdigit() else "-"
+            ax.plot(xs, ys, color=color, alpha=0.25, linewidth=1, linestyle=style)
+            ax.plot(xs, _smooth(ys, smooth), color=color, label=label.upper(), linewidth=1.8, linestyle=style)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
