@@ -51,7 +51,18 @@ one, the convention ``funrl bfcl evaluate`` follows) into ``tests/fixtures/bfcl_
 (``--partial-eval`` for a subset). ``tests/test_bfcl_fc_parity.py`` scores every such fixture with funrl and asserts
 the same verdicts and accuracies; nothing else is needed to add one.
 
-Recorded (2026-12-05): ``python scripts/bfcl_parity.py --fc`` with the venv made by this script.
+**Java and JavaScript** (``--java-js``)::
+
+    python scripts/bfcl_parity.py --java-js  # writes tests/fixtures/bfcl_java_js_parity/
+
+The outputs of :mod:`funrl_lib.bfcl.java_js_mutations` for every ``simple_java`` / ``simple_javascript`` entry, each
+scored twice by ``_evaluate_single_ast_entry`` with the language and return format ``ast_file_runner`` picks: with
+the prompt-mode probe's handler (tree-sitter decoding) into ``"v"``, and with ``QwenFCHandler`` (after its response
+parsing) into ``"fc"``; both modes' gold and probe files cross-checked with ``bfcl evaluate`` (counts in ``cli``).
+``tests/test_bfcl_java_js_parity.py`` asserts funrl's verdicts and ``funrl bfcl evaluate`` counts are the same.
+
+Recorded (2026-12-05): ``python scripts/bfcl_parity.py --fc`` with the venv made by this script; ``--java-js``
+(2026-12-06) likewise.
 """
 
 from __future__ import annotations
@@ -70,11 +81,13 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "bfcl_parity"
 FC_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_fc_parity"
 REAL_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_real"
+JAVA_JS_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_java_js_parity"
 BFCL_EVAL = "bfcl-eval==2026.3.23"
 PROBE_MODEL = "meta-llama/Llama-3.1-8B-Instruct"  # registered prompt-mode OSS handler: default decode_ast
 FC_PROBE_MODEL = "Qwen/Qwen3-0.6B-FC"  # registered FC model: QwenFCHandler, underscore_to_dot False
 CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple", "live_simple", "live_multiple",
               "live_parallel", "live_parallel_multiple", "irrelevance", "live_irrelevance", "live_relevance"]
+JAVA_JS = ["simple_java", "simple_javascript"]
 
 
 def ensure_venv(venv: Path) -> Path:
@@ -197,7 +210,13 @@ def check_rule_tests() -> int:
 
 def official_verdict(eval_runner, handler, category, prompt_entry, ground_truth, text, Language, ReturnFormat,
                      model=PROBE_MODEL):
-    """(valid, error_type) from the official single-entry evaluators, exceptions recorded as checker errors."""
+    """(valid, error_type) from the official single-entry evaluators, exceptions recorded as checker errors. The
+    language is the one ``ast_file_runner`` picks for the category (Java, JavaScript, else Python)."""
+    from bfcl_eval.utils import is_java, is_js
+
+    language, return_format = ((Language.JAVA, ReturnFormat.JAVA) if is_java(category) else
+                               (Language.JAVASCRIPT, ReturnFormat.JAVASCRIPT) if is_js(category) else
+                               (Language.PYTHON, ReturnFormat.PYTHON))
     try:
         if ground_truth is None:
             result = eval_runner._evaluate_single_relevance_entry(handler, prompt_entry["id"], text, prompt_entry,
@@ -205,8 +224,7 @@ def official_verdict(eval_runner, handler, category, prompt_entry, ground_truth,
         else:
             result = eval_runner._evaluate_single_ast_entry(handler, prompt_entry["id"], text, ground_truth,
                                                             prompt_entry, model.replace("/", "_"), category,
-                                                            language=Language.PYTHON,
-                                                            return_format=ReturnFormat.PYTHON)
+                                                            language=language, return_format=return_format)
     except Exception as e:  # the official evaluation would abort on this row
         return False, f"checker_error:{type(e).__name__}"
     return bool(result["valid"]), (None if result["valid"] else result["error_type"])
@@ -346,6 +364,80 @@ def run_inner_fc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _codes(verdicts, error_types):
+    codes = []
+    for valid, error_type in verdicts:
+        if valid:
+            codes.append(0)
+        else:
+            if error_type not in error_types:
+                error_types.append(error_type)
+            codes.append(error_types.index(error_type) + 1)
+    return codes
+
+
+def run_inner_java_js(args: argparse.Namespace) -> int:
+    """Java/JavaScript fixtures: every output of funrl_lib.bfcl.java_js_mutations scored by the official checker in
+    prompt mode (the prompt-mode probe's handler, tree-sitter decoding) and in FC mode (QwenFCHandler), each line
+    ``{"id", "digest", "v": [prompt codes], "fc": [FC codes]}``; both modes' gold and probe files cross-checked with
+    ``bfcl evaluate``."""
+    _setup_inner(args)
+    import importlib.metadata
+
+    from bfcl_eval.constants.enums import Language, ReturnFormat
+    from bfcl_eval.eval_checker import eval_runner
+    from bfcl_eval.utils import load_dataset_entry, load_ground_truth_entry
+
+    from funrl_lib.bfcl.data import find_data_dir, load_category
+    from funrl_lib.bfcl.java_js_mutations import JAVA_JS_MUTATIONS_VERSION, java_js_mutations, mutations_digest
+
+    official_version = importlib.metadata.version("bfcl-eval")
+    data_dir = find_data_dir()
+    handlers = {"prompt": eval_runner.get_handler(PROBE_MODEL), "fc": eval_runner.get_handler(FC_PROBE_MODEL)}
+    models = {"prompt": PROBE_MODEL, "fc": FC_PROBE_MODEL}
+    out_dir = Path(args.out)
+    for category in args.categories:
+        started = time.time()
+        prompts = {e["id"]: e for e in load_dataset_entry(category, include_prereq=False,
+                                                          include_language_specific_hint=False)}
+        answers = {e["id"]: e["ground_truth"] for e in load_ground_truth_entry(category)}
+        entries = load_category(category, data_dir)
+        error_types: list[str] = []
+        lines = []
+        counts = {"rows": 0, "valid": 0, "valid_fc": 0}
+        files = {(mode, label): [] for mode in handlers for label in ("gold", "probe")}
+        for n, (entry_id, entry) in enumerate(entries.items()):
+            items = java_js_mutations(entry)
+            row = {"id": entry_id, "digest": mutations_digest(items)}
+            for mode, handler in handlers.items():
+                kept = [official_fc_kept(handler, text) if mode == "fc" else text for _, text in items]
+                verdicts = [official_verdict(eval_runner, handler, category, prompts[entry_id], answers[entry_id],
+                                             text, Language, ReturnFormat, model=models[mode]) for text in kept]
+                codes = _codes(verdicts, error_types)
+                row["v" if mode == "prompt" else "fc"] = codes
+                k = n % len(items)
+                files[(mode, "gold")].append({"id": entry_id, "result": kept[0], "_valid": codes[0] == 0})
+                files[(mode, "probe")].append({"id": entry_id, "result": kept[k], "_valid": codes[k] == 0})
+            counts["rows"] += len(items)
+            counts["valid"] += row["v"].count(0)
+            counts["valid_fc"] += row["fc"].count(0)
+            lines.append(row)
+        cli = {}
+        if not args.skip_cli_check:
+            for (mode, label), results in files.items():
+                cli[f"{mode}_{label}"] = cli_check(category, f"{mode}_{label}", results, Path(args.work),
+                                                   model=models[mode])
+        header = {"category": category, "bfcl_eval": official_version, "python": platform.python_version(),
+                  "java_js_mutations_version": JAVA_JS_MUTATIONS_VERSION, "probe_model": PROBE_MODEL,
+                  "fc_probe_model": FC_PROBE_MODEL, "created": time.strftime("%Y-%m-%d"), "entries": len(lines),
+                  **counts, "cli": cli, "error_types": error_types}
+        path = out_dir / f"{category}.jsonl.gz"
+        _write_fixture(path, header, lines)
+        print(f"{category:24s} {len(lines):5d} entries {counts['rows']:7d} rows {counts['valid']:7d} valid (prompt) "
+              f"{counts['valid_fc']:7d} valid (fc) ({time.time() - started:.1f}s) -> {path}", flush=True)
+    return 0
+
+
 def run_inner_results(args: argparse.Namespace) -> int:
     """Official verdicts on the lines of real result files (one model folder), stored with the texts."""
     _setup_inner(args)
@@ -417,27 +509,46 @@ def run_inner_results(args: argparse.Namespace) -> int:
     return 0
 
 
+# Extra fixture sets (one flag each): runner name, default output folder, categories.
+EXTRA_KINDS = {
+    "java_js": ("run_inner_java_js", JAVA_JS_FIXTURES, JAVA_JS),
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--venv", default="/tmp/funrl-bfcl-official", help="throwaway venv for the official package")
     parser.add_argument("--out", help=f"fixture folder (default: {FIXTURES.relative_to(REPO)}, with --fc "
                                       f"{FC_FIXTURES.relative_to(REPO)}, with --from-results "
-                                      f"{REAL_FIXTURES.relative_to(REPO)})")
+                                      f"{REAL_FIXTURES.relative_to(REPO)}, with --java-js "
+                                      f"{JAVA_JS_FIXTURES.relative_to(REPO)})")
     parser.add_argument("--fc", action="store_true", help="FC mode: the raw <tool_call> outputs of "
                                                           "funrl_lib.bfcl.fc_mutations through QwenFCHandler")
+    parser.add_argument("--java-js", action="store_true", help="simple_java / simple_javascript: the outputs of "
+                                                               "funrl_lib.bfcl.java_js_mutations, prompt and FC mode")
     parser.add_argument("--from-results", metavar="DIR", help="record the official verdicts on the result files of "
                                                               "one model folder (-FC: FC decoding) as a fixture")
     parser.add_argument("--name", help="--from-results: fixture folder name (default: the model folder's name)")
     parser.add_argument("--work", default="/tmp/funrl-bfcl-parity-work", help="scratch folder (BFCL_PROJECT_ROOT)")
-    parser.add_argument("--categories", nargs="+", default=CATEGORIES, choices=CATEGORIES)
+    every = CATEGORIES + [c for _, _, cats in EXTRA_KINDS.values() for c in cats]
+    parser.add_argument("--categories", nargs="+", default=None, choices=every,
+                        help="default: the categories of the fixture set chosen")
     parser.add_argument("--skip-cli-check", action="store_true", help="do not cross-check with `bfcl evaluate`")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.fc and args.from_results:
-        parser.error("--fc and --from-results are separate runs")
+    kinds = [k for k in EXTRA_KINDS if getattr(args, k)]
+    if sum([bool(args.fc), bool(args.from_results), len(kinds)]) > 1:
+        parser.error("--fc, --from-results, " + ", ".join("--" + k.replace("_", "-") for k in EXTRA_KINDS)
+                     + " are separate runs")
+    kind = kinds[0] if kinds else None
+    if args.categories is None:
+        args.categories = EXTRA_KINDS[kind][2] if kind else CATEGORIES
     if args.out is None:
-        args.out = str(REAL_FIXTURES if args.from_results else FC_FIXTURES if args.fc else FIXTURES)
+        args.out = str(EXTRA_KINDS[kind][1] if kind else REAL_FIXTURES if args.from_results
+                       else FC_FIXTURES if args.fc else FIXTURES)
     if args.inner:
+        if kind:
+            return globals()[EXTRA_KINDS[kind][0]](args)
         if args.from_results:
             return run_inner_results(args)
         return run_inner_fc(args) if args.fc else run_inner(args)
@@ -447,6 +558,8 @@ def main() -> int:
         cmd.append("--skip-cli-check")
     if args.fc:
         cmd.append("--fc")
+    if kind:
+        cmd.append("--" + kind.replace("_", "-"))
     if args.from_results:
         cmd += ["--from-results", str(Path(args.from_results).resolve())] + (["--name", args.name] if args.name else [])
     return subprocess.run(cmd).returncode

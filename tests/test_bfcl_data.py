@@ -59,8 +59,8 @@ def test_clear_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("FUNRL_BFCL_DATA", str(tmp_path))
     with pytest.raises(BFCLDataError, match="FUNRL_BFCL_DATA="):
         find_data_dir()
-    with pytest.raises(BFCLDataError, match="not scored by funrl's checker"):
-        load_category("simple_java")
+    with pytest.raises(BFCLDataError, match="is not a single-turn category"):
+        load_category("memory_kv")
     with pytest.raises(BFCLDataError, match="is multi-turn: load it with funrl_lib.bfcl.multi_turn.load_multi_turn"):
         load_category("multi_turn_base")
     with pytest.raises(BFCLDataError, match="unknown BFCL category 'simple'"):

@@ -1,7 +1,7 @@
 """The BFCL prompt funrl builds is BFCL's own, character for character, on real entries of every category.
 
-BFCL's prompt code (bfcl_eval/model_handler/utils.py) imports its Java/JavaScript parsers, which need tree-sitter
-(not installed with `--no-deps`); those two modules and tenacity are stubbed here so BFCL's own functions can run.
+BFCL's prompt code (bfcl_eval/model_handler/utils.py) imports its Java/JavaScript parsers, which need tree-sitter;
+those two modules (and tenacity, when missing) are stubbed here so BFCL's own functions run without them.
 """
 
 import copy
@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from funrl_lib.bfcl.data import SUPPORTED_CATEGORIES, load_category
+from funrl_lib.bfcl.data import JAVA_JS_CATEGORIES, SUPPORTED_CATEGORIES, load_category
 from funrl_lib.bfcl.prompts import execution_results_message, with_bfcl_system_prompt
 
 
@@ -41,7 +41,7 @@ def bfcl_utils():
                 sys.modules[name] = mod
 
 
-@pytest.mark.parametrize("category", SUPPORTED_CATEGORIES)
+@pytest.mark.parametrize("category", SUPPORTED_CATEGORIES + JAVA_JS_CATEGORIES)
 def test_system_prompt_is_bfcls(bfcl_utils, category):
     handler_utils, bfcl_utils_mod = bfcl_utils
     entries = list(load_category(category).values())

@@ -97,8 +97,8 @@ def test_score_strip_think_and_errors(tmp_path):
     bad_dir = funrl("bfcl", "score", "--category", "multiple", "--results", str(tmp_path / "r.jsonl"), "--data-dir",
                     str(tmp_path))
     assert bad_dir.returncode == 2 and "--data-dir" in bad_dir.stderr
-    other = funrl("bfcl", "score", "--category", "simple_java", "--results", str(tmp_path / "r.jsonl"))
-    assert other.returncode == 2 and "not scored by funrl's checker" in other.stderr
+    other = funrl("bfcl", "score", "--category", "format_sensitivity", "--results", str(tmp_path / "r.jsonl"))
+    assert other.returncode == 2 and "is not a single-turn category" in other.stderr
     multi = funrl("bfcl", "score", "--category", "multi_turn_base", "--results", str(tmp_path / "r.jsonl"))
     assert multi.returncode == 1 and "r.jsonl:1:" in multi.stderr and "multi_turn_base: 0/0" in multi.stdout
 

@@ -66,7 +66,7 @@ from typing import Any, Iterable, Sequence
 
 from ..calls import Call, DecodeError, decode_calls, decode_python, decode_qwen_fc, qwen_fc_response, strip_think
 from ..tools import ToolDef, load_tools
-from .data import AST_CATEGORIES, RELEVANCE_CATEGORIES, BFCLEntry
+from .data import AST_CATEGORIES, JAVA_JS_CATEGORIES, RELEVANCE_CATEGORIES, BFCLEntry
 
 __all__ = [
     "GroundTruthError",
@@ -386,6 +386,9 @@ def score_entry(entry: BFCLEntry, output: Any, *, strip_thinking: bool = False,
     category = entry.category
     if category in RELEVANCE_CATEGORIES:
         return check_relevance(output, category, "qwen_fc" if fc else "python")
+    if category in JAVA_JS_CATEGORIES:  # tree-sitter decoding and the language's converters: funrl_lib.bfcl.java_js
+        from .java_js import score_java_js_entry
+        return score_java_js_entry(entry, output, underscore_to_dot=underscore_to_dot, fc=fc)
     if category not in AST_CATEGORIES:
         raise ValueError(f"category {category!r} is not scored by this checker")
     try:

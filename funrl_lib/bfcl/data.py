@@ -25,6 +25,7 @@ __all__ = [
     "BFCLDataError",
     "BFCLEntry",
     "CATEGORY_GROUP",
+    "JAVA_JS_CATEGORIES",
     "RELEVANCE_CATEGORIES",
     "SUPPORTED_CATEGORIES",
     "VERSION_PREFIX",
@@ -41,8 +42,11 @@ AST_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple",
                   "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
 RELEVANCE_CATEGORIES = ("irrelevance", "live_irrelevance", "live_relevance")
 SUPPORTED_CATEGORIES = AST_CATEGORIES + RELEVANCE_CATEGORIES
-CATEGORY_GROUP = {c: ("live" if c.startswith("live_") else "non_live") for c in SUPPORTED_CATEGORIES}
-# Categories BFCL has that this checker does not score (yet): say so instead of mis-scoring them.
+# Java and JavaScript (non-live "simple"): loaded here too, decoded and checked by funrl_lib.bfcl.java_js.
+JAVA_JS_CATEGORIES = ("simple_java", "simple_javascript")
+CATEGORY_GROUP = {c: ("live" if c.startswith("live_") else "non_live") for c in SUPPORTED_CATEGORIES + JAVA_JS_CATEGORIES}
+# Categories BFCL has that this module does not load (multi-turn, agentic and format sensitivity have their own
+# modules); :func:`check_category` says where they are handled.
 OTHER_CATEGORIES = ("simple_java", "simple_javascript", "multi_turn_base", "multi_turn_miss_func",
                     "multi_turn_miss_param", "multi_turn_long_context", "web_search_base", "web_search_no_snippet",
                     "memory_kv", "memory_vector", "memory_rec_sum", "format_sensitivity")
@@ -130,22 +134,24 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def check_category(category: str) -> None:
-    if category in SUPPORTED_CATEGORIES:
+    if category in SUPPORTED_CATEGORIES or category in JAVA_JS_CATEGORIES:
         return
     if category.startswith("multi_turn_"):
         raise BFCLDataError(f"category {category!r} is multi-turn: load it with funrl_lib.bfcl.multi_turn."
                             f"load_multi_turn (entries run on BFCL's simulated backends)")
     if category in OTHER_CATEGORIES:
-        raise BFCLDataError(f"category {category!r} is not scored by funrl's checker (it covers the Python "
-                            f"single-turn categories: {', '.join(SUPPORTED_CATEGORIES)})")
-    raise BFCLDataError(f"unknown BFCL category {category!r}; expected one of: {', '.join(SUPPORTED_CATEGORIES)}")
+        raise BFCLDataError(f"category {category!r} is not a single-turn category: this loader and `funrl bfcl "
+                            f"score` cover {', '.join(SUPPORTED_CATEGORIES + JAVA_JS_CATEGORIES)} (and multi-turn); "
+                            f"agentic and format-sensitivity result files are scored by `funrl bfcl evaluate`")
+    raise BFCLDataError(f"unknown BFCL category {category!r}; expected one of: "
+                        f"{', '.join(SUPPORTED_CATEGORIES + JAVA_JS_CATEGORIES)}")
 
 
 @lru_cache(maxsize=32)
 def _load(category: str, data_dir: Path) -> dict[str, BFCLEntry]:
     questions = _read_jsonl(data_dir / f"{VERSION_PREFIX}_{category}.json")
     answers: list[dict] | None = None
-    if category in AST_CATEGORIES:
+    if category in AST_CATEGORIES or category in JAVA_JS_CATEGORIES:
         answers = _read_jsonl(data_dir / "possible_answer" / f"{VERSION_PREFIX}_{category}.json")
         if len(answers) != len(questions):
             raise BFCLDataError(f"{category}: {len(questions)} questions but {len(answers)} possible answers")
@@ -168,7 +174,7 @@ def _load(category: str, data_dir: Path) -> dict[str, BFCLEntry]:
 
 
 def load_category(category: str, data_dir: str | os.PathLike | None = None) -> dict[str, BFCLEntry]:
-    """Entries of one supported category, keyed by id, in file order."""
+    """Entries of one single-turn category (Python, Java or JavaScript), keyed by id, in file order."""
     check_category(category)
     return _load(category, find_data_dir(data_dir))
 

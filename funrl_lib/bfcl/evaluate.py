@@ -53,7 +53,8 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from .data import OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSION_PREFIX, find_data_dir, load_category
+from .data import (JAVA_JS_CATEGORIES, OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSION_PREFIX, find_data_dir,
+                   load_category)
 from .multi_turn import MULTI_TURN_CATEGORIES, score_multi_turn_file
 from .board import BOARD_COLUMNS, BOARD_LABEL, CATEGORY_SIZES, OVERALL_WEIGHTS, board_percent, board_scores
 from .published import PUBLISHED
@@ -237,14 +238,13 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
         if category in MULTI_TURN_CATEGORIES:
             # BFCL's own backends and official checker; decoding as BFCL's (underscore_to_dot is for FC models)
             report = score_multi_turn_file(category, path, data_dir=data, strip_thinking=strip_thinking)
-        elif category in SUPPORTED_CATEGORIES:
+        elif category in SUPPORTED_CATEGORIES or category in JAVA_JS_CATEGORIES:  # Java/JS: .java_js
             report = score_results_file(category, path, entries=load_category(category, data),
                                         strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot,
                                         fc=file_fc)
         else:
             why = ("agentic categories (web search, memory) need BFCL's agentic environments, which funrl does not "
                    "run yet" if category in AGENTIC
-                   else "Java/JavaScript answers need BFCL's tree-sitter checkers" if category.startswith("simple_")
                    else "BFCL's non-scoring format-sensitivity category is not scored by funrl"
                    if category in OTHER_CATEGORIES else "not a BFCL v4 category")
             not_scored[category] = f"{path}: {why}"

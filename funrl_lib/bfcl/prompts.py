@@ -48,11 +48,33 @@ def language_hint(category: str) -> str:
 
 
 def bfcl_function_docs(functions: Sequence[dict], category: str = "simple_python") -> list[dict]:
-    """The function docs as BFCL shows them to a Python-category model: a copy with the language hint appended to
-    each description (Java/JavaScript type rewriting is not reproduced: funrl does not score those categories)."""
+    """The function docs as BFCL shows them to a model (``utils._func_doc_language_specific_pre_processing``): a copy
+    with the language hint appended to each description; for Java and JavaScript each parameter's description also
+    says its declared type "in string representation" (array element types and JavaScript dict schemas spelled out,
+    ``items`` / ``properties`` removed) and its type becomes ``string``: the model is asked for every value as
+    source text, which the checker converts back (:mod:`.java_js`)."""
     docs = copy.deepcopy(list(functions))
+    java = "java" in category and "javascript" not in category
+    js = "javascript" in category
     for doc in docs:
         doc["description"] = doc.get("description", "") + language_hint(category)
+        if not (java or js):
+            continue
+        lang = "Java" if java else "JavaScript"
+        for value in doc.get("parameters", {}).get("properties", {}).values():
+            if value["type"] == "any":
+                value["description"] += f" This parameter can be of any type of {lang} object in string representation."
+            else:
+                value["description"] += f" This is {lang} {value['type']} type parameter in string representation."
+            if value["type"] in (("ArrayList", "Array") if java else ("array",)):
+                value["description"] += (f" The list elements are of type {value['items']['type']}; they are not in "
+                                         "string representation.")
+                del value["items"]
+            if js and value["type"] == "dict" and "properties" in value:
+                value["description"] += (" The dictionary entries have the following schema; they are not in string "
+                                         f"representation. {json.dumps(value['properties'])}")
+                del value["properties"]
+            value["type"] = "string"
     return docs
 
 
