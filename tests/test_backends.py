@@ -13,6 +13,7 @@ import json
 import logging
 import pickle
 import socket
+import sqlite3
 
 import pytest
 from hypothesis import given, settings
@@ -298,6 +299,44 @@ def test_literal_key_in_a_config_is_refused_without_echoing_it(server):
     with pytest.raises(ValueError) as e:
         make_backend({"kind": "openai", "base_url": server.base_url, "model": "m", "api_key": KEY})
     assert "api_key_env" in str(e.value) and KEY not in str(e.value)
+
+
+def _leaks(text: str) -> bool:
+    """Whether any 8-character piece of the key is in ``text`` (a key cut short still leaks)."""
+    return any(KEY[i:i + 8] in text for i in range(len(KEY) - 7))
+
+
+@pytest.mark.parametrize("reply", [
+    lambda: status(401, "Incorrect API key provided: " + "x" * 256 + KEY + "."),  # the 300-character cut in the key
+    lambda: status(500, "y" * 280 + KEY),  # retried, then given up on
+    lambda: raw(("z" * 280 + KEY).encode()),  # a 200 that is not a completion: its body is shown
+])
+def test_error_messages_are_redacted_before_they_are_cut(server, tmp_path, monkeypatch, caplog, reply):
+    """Issue 17's repro: a message cut to 300 characters before redaction let 16 of the key's characters through."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    caplog.set_level(logging.DEBUG)
+    server.respond = lambda request: reply()
+    [result] = backend_for(server, tmp_path, max_retries=1).chat([req()])
+    assert not result.ok and "***" in result.error
+    assert not _leaks(result.error) and not _leaks(caplog.text)
+
+
+def test_a_reply_echoing_the_key_is_never_cached_or_returned(server, tmp_path, monkeypatch):
+    """Issue 17's repro: a 200 reply that echoed the key was stored in the response cache."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    server.script(ok(f"Sure! Your key is {KEY}."), ok(f"Sure! Your key is {KEY}."), ok("a clean reply"))
+    backend = backend_for(server, tmp_path, max_retries=1)
+    [first] = backend.chat([req()])
+    [again] = backend.chat([req()])  # not served from the cache: asked again
+    [third] = backend.chat([req("other")])
+    backend.close()
+    assert not first.ok and "contains the API key" in first.error and first.text is None
+    assert not again.ok and len(server.received) == 3 and third.ok
+    assert backend.usage.total()["failures"] == 2 and backend.usage.total()["requests"] == 3
+    for f in tmp_path.iterdir():  # the database and its WAL / shared-memory files
+        assert not _leaks(f.read_bytes().decode("latin-1"))
+    with sqlite3.connect(tmp_path / "llm.sqlite") as db:
+        assert [t for (t,) in db.execute("SELECT text FROM replies")] == [third.text]
 
 
 # ---------------------------------------------------------------------------------------------------------------------

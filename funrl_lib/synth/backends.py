@@ -22,7 +22,8 @@ backend.aclose()`` (``chat()`` does it for its own loop); the backend itself sta
 
 API keys come from the environment (a config file may only name the variable, ``api_key_env``). They are never
 written to the cache (not part of the key, not stored), never shown by ``repr``, and redacted from error messages
-(servers like to echo a wrong key back).
+(servers like to echo a wrong key back) before any message is cut short. A reply that contains the key is dropped:
+never cached, never returned, so no stage can write it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ MODEL_ENV = "FUNRL_OPENAI_MODEL"
 KEY_ENV = "OPENAI_API_KEY"
 HF_MODEL_ENV = "FUNRL_HF_MODEL"
 MAX_RETRY_AFTER = 120.0  # a Retry-After beyond this is a misbehaving server; do not hang a run on it
-ERROR_CHARS = 300  # how much of a server's error message a ChatResult.error keeps
+ERROR_CHARS = 300  # how much of a server's error message a ChatResult.error keeps (cut after redaction)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -257,6 +258,10 @@ class _Secret:
 
     def redact(self, text: str) -> str:
         return text.replace(self._value, "***") if self._value else text
+
+    def within(self, text: str | None) -> bool:
+        """Whether ``text`` contains the key."""
+        return bool(self._value) and isinstance(text, str) and self._value in text
 
     def __repr__(self) -> str:
         return "'***'" if self._value else "None"
@@ -490,10 +495,13 @@ class OpenAIBackend(Backend):
                 result = self._read(response)
                 if result is not None:
                     self.usage.add(request.stage, requests=1, **result.usage)
+                    if self._key.within(result.text):  # a server echoing the key: never cached, never returned
+                        return self._failed(request, "the reply contains the API key; dropped unread (not cached, "
+                                                     "not written)", counted=True)
                     if self.cache is not None:
                         self.cache.put(key, result.text, result.usage)
                     return result
-                last_error = f"HTTP {response.status_code}: {_server_message(response)}"
+                last_error = f"HTTP {response.status_code}: {_server_message(response, self._key)}"
                 retry_after = _retry_after(response.headers.get("Retry-After"))
             except httpx.TimeoutException:
                 last_error = f"timed out after {self.timeout:g} s"
@@ -515,12 +523,13 @@ class OpenAIBackend(Backend):
             return None
         if code != 200:
             raise _GiveUp(f"HTTP {code} from {self.base_url}/chat/completions (not retried): "
-                          f"{_server_message(response)}")
+                          f"{_server_message(response, self._key)}")
         try:
             data = response.json()
             message = data["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError):
-            raise _GiveUp(f"HTTP 200 but not a chat completion: {response.text[:ERROR_CHARS]!r}") from None
+            body = _cut(self._key.redact(response.text))  # redact first: a cut key would survive in part
+            raise _GiveUp(f"HTTP 200 but not a chat completion: {body!r}") from None
         text = message.get("content") if isinstance(message, dict) else None
         if not isinstance(text, str):
             finish = data["choices"][0].get("finish_reason")
@@ -529,15 +538,19 @@ class OpenAIBackend(Backend):
         return ChatResult(text, usage={"prompt_tokens": int(usage.get("prompt_tokens") or 0),
                                        "completion_tokens": int(usage.get("completion_tokens") or 0)})
 
-    def _failed(self, request: ChatRequest, reason: str) -> ChatResult:
+    def _failed(self, request: ChatRequest, reason: str, *, counted: bool = False) -> ChatResult:
+        """A failed request: the reason redacted (every message that could hold the key was redacted before it was
+        cut short; this catches any other path). ``counted``: the request is already in the usage counters."""
         reason = self._key.redact(reason)
-        self.usage.add(request.stage, requests=1, failures=1)
+        self.usage.add(request.stage, requests=0 if counted else 1, failures=1)
         log.warning("%s: request failed: %s", request.stage, reason)
         return ChatResult(None, error=reason)
 
 
-def _server_message(response: Any) -> str:
-    """The server's own explanation, from OpenAI's ``{"error": {"message"}}`` shape or the raw body, truncated."""
+def _server_message(response: Any, key: "_Secret | None" = None) -> str:
+    """The server's own explanation, from OpenAI's ``{"error": {"message"}}`` shape or the raw body, with ``key``
+    redacted and only then truncated to :data:`ERROR_CHARS` (truncating first would leave most of a key that
+    straddles the cut)."""
     try:
         data = response.json()
         error = data.get("error", data) if isinstance(data, dict) else data
@@ -545,7 +558,13 @@ def _server_message(response: Any) -> str:
         text = message if isinstance(message, str) else json.dumps(message)
     except ValueError:
         text = response.text
-    text = " ".join(text.split())
+    if key is not None:
+        text = key.redact(text)
+    return _cut(" ".join(text.split()))
+
+
+def _cut(text: str) -> str:
+    """At most :data:`ERROR_CHARS` characters of an (already redacted) error text."""
     return text[:ERROR_CHARS] + ("..." if len(text) > ERROR_CHARS else "")
 
 
