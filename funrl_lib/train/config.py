@@ -232,6 +232,71 @@ class Config:
 # Loading
 # ---------------------------------------------------------------------------------------------------------------
 
+def _no_duplicate_keys(node: yaml.Node | None, path: str, prefix: str = "") -> None:
+    """A key given twice in one mapping is an error naming both lines (YAML loaders silently keep the last)."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
+        for k, v in node.value:
+            key = f"{prefix}.{k.value}" if prefix else str(k.value)
+            line = k.start_mark.line + 1
+            if k.value in first:
+                raise ConfigError(f"{path}:{line}: {key}: duplicate key (first given at line {first[k.value]})")
+            first[k.value] = line
+            _no_duplicate_keys(v, path, key)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _no_duplicate_keys(v, path, f"{prefix}[{i}]")
+
+
+# Allowed values, checked once a config is built (from the file and every --set): dotted field -> (test, what the
+# value must be). None passes (optional fields). TRL's convention for max_steps: -1 means "train num_train_epochs".
+def _between(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> tuple[Any, str]:
+    return ((lambda v: (lo < v if lo_open else lo <= v) and (v < hi if hi_open else v <= hi)),
+            f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}")
+
+
+_POSITIVE = (lambda v: v > 0, "> 0")
+_AT_LEAST_1 = (lambda v: v >= 1, ">= 1")
+_NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
+_STEPS = (lambda v: v == -1 or v > 0, "-1 (train num_train_epochs) or > 0")
+_RANGES: dict[str, tuple[Any, str]] = {
+    "model.max_seq_length": _AT_LEAST_1, "model.gpu_memory_utilization": _between(0, 1, lo_open=True),
+    "model.lora.r": _AT_LEAST_1, "model.lora.alpha": _POSITIVE, "model.lora.dropout": _between(0, 1, hi_open=True),
+    **{f"model.tiny.{k}": _AT_LEAST_1 for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                                                "num_attention_heads", "num_key_value_heads",
+                                                "max_position_embeddings", "corpus_dialogs")},
+    "data.synth_apis": _AT_LEAST_1, "data.synth_dialogs": _AT_LEAST_1, "data.max_prompt_tokens": _AT_LEAST_1,
+    "data.max_rows": _AT_LEAST_1,
+    **{f"{s}.{k}": r for s in ("sft", "grpo") for k, r in (
+        ("learning_rate", _POSITIVE), ("num_train_epochs", _POSITIVE), ("max_steps", _STEPS),
+        ("per_device_train_batch_size", _AT_LEAST_1), ("gradient_accumulation_steps", _AT_LEAST_1),
+        ("warmup_ratio", _between(0, 1)), ("logging_steps", _AT_LEAST_1), ("save_steps", _AT_LEAST_1),
+        ("save_total_limit", _AT_LEAST_1))},
+    "sft.weight_decay": _NON_NEGATIVE,
+    "grpo.num_generations": (lambda v: v >= 2, ">= 2 (a group of one has no advantage)"),
+    "grpo.temperature": _POSITIVE, "grpo.top_p": _between(0, 1, lo_open=True), "grpo.beta": _NON_NEGATIVE,
+    "grpo.epsilon": _POSITIVE, "grpo.max_completion_length": _AT_LEAST_1, "grpo.max_grad_norm": _NON_NEGATIVE,
+    "grpo.vllm_gpu_memory_utilization": _between(0, 1, lo_open=True),
+    "egpo.entropy_lambda": _NON_NEGATIVE, "egpo.entropy_batch_size": _AT_LEAST_1,
+}
+
+
+def _check_ranges(cfg: Config, lines: dict[str, int], path: str, overridden: set[str]) -> None:
+    """Each field of :data:`_RANGES` within its range, else :class:`ConfigError` naming ``FILE:LINE`` (or the
+    ``--set`` that gave it) and the field."""
+    for dotted, (ok, what) in _RANGES.items():
+        value: Any = cfg
+        for part in dotted.split("."):
+            value = getattr(value, part, None)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if value != value or not ok(value):  # NaN is in no range
+            if dotted in overridden:
+                raise ConfigError(f"--set {dotted}={value!r}: must be {what}")
+            where = f"{path}:{lines[dotted]}" if dotted in lines else path
+            raise ConfigError(f"{where}: {dotted}: must be {what}, got {value!r}")
+
+
 def _marks(node: yaml.Node, prefix: str, out: dict[str, int]) -> None:
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
@@ -304,6 +369,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     values: ``grpo.max_steps=4``, ``report_to=[tensorboard]``)."""
     data: dict[str, Any] = {}
     lines: dict[str, int] = {}
+    overridden: set[str] = set()
     where = "<defaults>"
     if path is not None:
         where = str(path)
@@ -313,6 +379,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             raise ConfigError(f"{path}: cannot read the config: {e.strerror or e}") from None
         try:
             node = yaml.compose(text)
+            _no_duplicate_keys(node, str(path))
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
@@ -330,4 +397,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             value = raw
         _set(data, key.strip(), value)
         lines.pop(key.strip(), None)
-    return _build(Config, data, "", lines, where)
+        overridden.add(key.strip())
+    cfg = _build(Config, data, "", lines, where)
+    _check_ranges(cfg, lines, where, overridden)
+    return cfg
