@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import yaml
 
+from ..patterns import PatternError, pattern_search
 from ..tools import ToolDef, kind_of_spelling, validate_tool
 from .backends import run_sync
 from .io import (InputError, JsonlAppender, dumps_line, leaf_values, read_records, report_quarantine,
@@ -93,6 +94,10 @@ _CLASS_ESC = {"d": _DIGITS, "w": _LOWER + _UPPER + _DIGITS + "_", "s": " "}
 _PRINTABLE = _LOWER + _UPPER + _DIGITS + "-_. @/:#"
 
 
+# The longest value generated from a pattern: a definition's ``{1000000000}`` is refused, not built.
+MAX_PATTERN_LENGTH = 10_000
+
+
 class _PatternUnsupported(Exception):
     pass
 
@@ -133,6 +138,8 @@ def _parse_pattern(pattern: str) -> tuple:
         if c == "{":
             m = re.match(r"\{(\d+)(,(\d*))?\}", pattern[pos:])
             if m:
+                if max(len(m.group(1)), len(m.group(3) or "")) > 6:
+                    raise _PatternUnsupported(f"repetition count over {MAX_PATTERN_LENGTH}")
                 pos += m.end()
                 lo = int(m.group(1))
                 hi = lo if m.group(2) is None else (int(m.group(3)) if m.group(3) else lo + 3)
@@ -206,7 +213,25 @@ def _parse_pattern(pattern: str) -> tuple:
     tree = parse_alt()
     if pos != len(pattern):
         raise _PatternUnsupported(f"unexpected {pattern[pos]!r}")
+    if _longest(tree) > MAX_PATTERN_LENGTH:  # a{1000000000}: a pool record must not make a value that size
+        raise _PatternUnsupported(f"it can make strings longer than {MAX_PATTERN_LENGTH} characters")
     return tree
+
+
+def _longest(node: tuple | list) -> int:
+    """The longest string a parsed pattern can generate (stops counting once past :data:`MAX_PATTERN_LENGTH`)."""
+    if isinstance(node, list):
+        total = 0
+        for n in node:
+            total += _longest(n)
+            if total > MAX_PATTERN_LENGTH:
+                break
+        return total
+    if node[0] == "alt":
+        return max((_longest(seq) for seq in node[1]), default=0)
+    if node[0] == "set":
+        return 1 if node[1] else 0
+    return _longest(node[1]) * node[3] if node[3] else 0
 
 
 # Generation runs a flat program compiled once per pattern (ids, codes, times: the hot path of sampling arguments
@@ -301,11 +326,6 @@ def gen_from_pattern(pattern: str, rng: random.Random) -> str:
     inline = _RANDBELOW_BITS is not None and getattr(type(rng), "_randbelow", None) is _RANDBELOW_BITS
     _run_program(ops, rng, below, rng.getrandbits if inline else None, out)
     return "".join(out)
-
-
-@functools.lru_cache(maxsize=4096)
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
 
 
 # ===============================================================================================================
@@ -2100,9 +2120,12 @@ def _scalar_value(node: dict, spec: SlotSpec | None, rng: random.Random, name: s
 
 
 def _search(pattern: str, value: str) -> bool:
+    """Whether ``value`` matches a definition's ``pattern``, on RE2 (linear time whatever the pattern: see
+    :mod:`funrl_lib.patterns`); a pattern RE2 cannot run counts as matched here (nothing to check against; the
+    verifier reports such a pattern)."""
     try:
-        return _compiled(pattern).search(value) is not None
-    except re.error:
+        return pattern_search(pattern, value)
+    except PatternError:
         return True
 
 

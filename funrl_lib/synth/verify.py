@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..calls import TOOL_CALL_OPEN, DecodeError, decode_calls
+from ..patterns import PatternError, pattern_search
 from ..prompts import TOOLACE_TOOLS_MARKER
 from ..tools import Schema, ToolDef, ToolSchemaError, kind_of_spelling, validate_tool
 from .backends import run_sync
@@ -471,11 +472,30 @@ def _matches(value: Any, kind: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _regex(pattern: str) -> re.Pattern | None:
+def _python_regex_ok(pattern: str) -> bool:
+    """Whether Python's ``re`` compiles ``pattern`` (compiling takes time linear in the pattern; only matching can
+    blow up, and matching is RE2's job: :func:`_pattern_problem`)."""
     try:
-        return re.compile(pattern)
-    except re.error:
-        return None  # reported by tool_schema (validate_tool); nothing to check against here
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return False
+    return True
+
+
+def _pattern_problem(pattern: str, value: str) -> str | None:
+    """Why ``value`` fails ``pattern`` (JSON Schema semantics: a search, anchored only by the pattern itself), or
+    None. Matching runs on RE2 (:mod:`funrl_lib.patterns`), in time linear in the value whatever the pattern; a
+    pattern RE2 cannot run (a backreference, a lookaround) is a problem of its own, since the value cannot be
+    checked. A pattern Python cannot compile either is left to ``tool_schema`` (an invalid definition)."""
+    if not _python_regex_ok(pattern):
+        return None
+    shown = repr(pattern) if len(pattern) <= 200 else repr(pattern[:200]) + "..."
+    try:
+        if pattern_search(pattern, value):
+            return None
+    except PatternError as e:
+        return f"cannot be checked against the pattern {shown}: {e}"
+    return f"does not match the pattern {shown}"
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -566,10 +586,10 @@ def _check_value(value: Any, schema: Schema, prefix: str, path: str, out: list) 
     if kind == "string":
         pattern = node.get("pattern")
         if isinstance(pattern, str):
-            rx = _regex(pattern)
-            # JSON Schema semantics: a pattern matches anywhere unless it anchors itself (re.search, not fullmatch)
-            if rx is not None and rx.search(value) is None:
-                out.append(("value", f"{where}: {_short(value)} does not match the pattern {pattern!r}"))
+            # JSON Schema semantics: a pattern matches anywhere unless it anchors itself (a search, not fullmatch)
+            problem = _pattern_problem(pattern, value)
+            if problem is not None:
+                out.append(("value", f"{where}: {_short(value)} {problem}"))
         fmt = node.get("format")
         if isinstance(fmt, str):
             problem = _format_problem(fmt, value)
