@@ -146,10 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _bfcl_score(args: argparse.Namespace) -> int:
     from .bfcl.data import bfcl_data_version, find_data_dir
     from .bfcl.evaluate import model_folder
-    from .bfcl.score import is_fc_model_name, score_results_file, write_verdicts
+    from .bfcl.score import is_fc_model_name, quarantine_lines, score_results_file, write_verdicts
+    from .synth.io import check_own_output, quarantine_path
 
     data_dir = find_data_dir(args.data_dir)
     fc = is_fc_model_name(model_folder(args.results).name)
+    if args.out:
+        check_own_output(args.out, lambda v: isinstance(v, dict) and "valid" in v and "error_type" in v,
+                         "BFCL verdicts (funrl bfcl score --out)")
     try:
         from .bfcl.multi_turn import MULTI_TURN_CATEGORIES, score_multi_turn_file
         if args.category in MULTI_TURN_CATEGORIES and fc:
@@ -166,13 +170,18 @@ def _bfcl_score(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         print(f"funrl: error: --results {args.results}: file not found", file=sys.stderr)
         return 2
-    except UnicodeDecodeError as e:
-        print(f"funrl: error: --results {args.results}: not UTF-8 text ({e.reason} at byte {e.start})", file=sys.stderr)
+    except IsADirectoryError:
+        print(f"funrl: error: --results {args.results}: is a directory, expected a result file", file=sys.stderr)
+        return 2
+    if not report.lines_read:
+        print(f"funrl: error: --results {args.results}: no result lines (an empty file)", file=sys.stderr)
         return 2
     for problem in report.problems:
         print(problem, file=sys.stderr)
     if args.out:
         write_verdicts(report, args.out)
+        if report.unscored:
+            print(f"quarantined: {quarantine_lines(report, args.out)} (see {quarantine_path(args.out)})")
     print(report.summary())
     if fc:
         print("decoded FC style (BFCL's QwenFCHandler; the model folder's name ends in -FC)")
@@ -183,8 +192,21 @@ def _bfcl_score(args: argparse.Namespace) -> int:
 
 
 def _bfcl_evaluate(args: argparse.Namespace) -> int:
-    from .bfcl.evaluate import EvaluateError, evaluate_results, write_outputs
+    """``funrl bfcl evaluate``: 0 when something was scored (lines that could not be scored are reported as
+    ``FILE:LINE`` and quarantined in ``<out>.quarantine.jsonl``); 2 when nothing was (no result files, or no line of
+    any file could be scored) or ``--out`` is not a folder of this command's outputs."""
+    from pathlib import Path
 
+    from .bfcl.evaluate import EvaluateError, evaluate_results, write_outputs
+    from .bfcl.score import quarantine_lines
+    from .synth.io import InputError, check_own_json, quarantine_path
+
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("exists and is not a folder; --out names the folder for summary.json, summary.md, ...: "
+                         "refusing to overwrite it", path=out_dir)
+    check_own_json(out_dir / "summary.json", lambda d: isinstance(d, dict) and "categories" in d,
+                   "a BFCL summary (funrl bfcl evaluate)")
     try:
         summary, reports = evaluate_results(args.results, data_dir=args.data_dir, strip_thinking=args.strip_think,
                                             underscore_to_dot=args.underscore_to_dot)
@@ -215,6 +237,13 @@ def _bfcl_evaluate(args: argparse.Namespace) -> int:
     for c, why in summary["found_but_not_scored"].items():
         print(f"{c}: not scored: {why}", file=sys.stderr)
     print(f"wrote {out}/summary.json, summary.md, errors.json, verdicts/")
+    bad = sum(quarantine_lines(r, args.out) for r in reports.values() if r.unscored)
+    if bad:
+        print(f"quarantined: {bad} (see {quarantine_path(args.out)})")
+    if not any(r.scored for r in reports.values()):
+        print("funrl: error: no result line could be scored" + (f" ({bad} quarantined)" if bad else
+                                                                 " (no result lines)"), file=sys.stderr)
+        return 2
     return 0
 
 
@@ -241,20 +270,45 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
+# The field that tells a row of each export format (so an existing --out of that format may be replaced).
+_EXPORT_KEY = {"toolace": "conversations", "openai": "messages", "bfcl": "question", "trl": "prompt"}
+
+
 def _export(args: argparse.Namespace) -> int:
+    """``funrl export``: 0 all records exported; 1 some skipped (each quarantined); 2 nothing usable (an empty
+    input, or no record is a sample), an output that is not an export of this kind, or an unreadable file."""
+    from pathlib import Path
+
     from .synth.export import export_rows, to_dataset
-    from .synth.io import write_jsonl
+    from .synth.io import InputError, Quarantine, check_own_output, write_jsonl
     from .synth.sample import read_samples
 
+    key = _EXPORT_KEY[args.to]
+    own = lambda row: isinstance(row, dict) and key in row  # noqa: E731
+    what = f"{args.to} rows (funrl export --to {args.to})"
+    check_own_output(args.out, own, what)  # before reading: a refused --out leaves nothing behind
+    if args.dataset:
+        ds = Path(args.dataset)
+        if ds.exists() and (not ds.is_dir() or (any(ds.iterdir()) and not (ds / "state.json").exists())):
+            raise InputError("exists and is not a saved dataset; refusing to overwrite it: choose another --dataset "
+                             "or remove it", path=ds)
     samples, bad = [], 0
-    for _, sample, error in read_samples(args.inp, args.format):
-        if error is not None:
-            print(f"funrl: skipped: {error}", file=sys.stderr)
-            bad += 1
-        else:
-            samples.append(sample)
-    n = write_jsonl(args.out, export_rows(samples, args.to))
+    with Quarantine(args.out) as quarantine:
+        for _, sample, error in read_samples(args.inp, args.format, quarantine=quarantine):
+            if error is not None:
+                print(f"funrl: skipped: {error}", file=sys.stderr)
+                bad += 1
+            else:
+                samples.append(sample)
+    if not samples:
+        why = (f"none of its {bad} records is a sample (--format {args.format})" if bad
+               else "no records: the input is empty")
+        raise InputError(f"{why}; nothing written" + (f" (bad lines: {quarantine.path})" if bad else ""),
+                         path=args.inp)
+    n = write_jsonl(args.out, export_rows(samples, args.to), own=own, what=what)
     print(f"{len(samples)} samples -> {n} {args.to} rows: {args.out}" + (f" ({bad} records skipped)" if bad else ""))
+    if bad:
+        print(f"quarantined: {bad} (see {quarantine.path})")
     if args.dataset:
         to_dataset(samples, args.to).save_to_disk(args.dataset)
         print(f"dataset: {args.dataset}")

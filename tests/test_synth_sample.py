@@ -1,6 +1,7 @@
 """The sample model, its formats (funrl / ToolACE / OpenAI), the exporters and the crash-safe JSONL helpers."""
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -136,10 +137,17 @@ def test_read_samples_names_file_and_line_and_goes_on(tmp_path):
 def test_unreadable_files_raise_one_clear_error(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         list(read_records(tmp_path / "nope.jsonl"))
+    # a JSONL line that is not UTF-8 is an error of that line alone (issue 17); the other lines are read
     bad = tmp_path / "latin1.jsonl"
-    bad.write_bytes(b'{"a": 1}\n{"b": "\xe9"}\n')
-    with pytest.raises(InputError, match=r"latin1.jsonl:2: not UTF-8"):
-        list(read_records(bad))
+    bad.write_bytes(b'{"a": 1}\n{"b": "\xe9"}\n{"c": 3}\n')
+    first, second, third = read_records(bad)
+    assert first.value == {"a": 1} and third.value == {"c": 3} and third.line == 3
+    assert re.match(r".*latin1.jsonl:2: not UTF-8", str(second.error)) and second.raw == '{"b": "\\xe9"}'
+    # a JSON array document is one record set: a bad byte anywhere makes the file unreadable, naming the line
+    arr = tmp_path / "latin1.json"
+    arr.write_bytes(b'[{"a": 1},\n{"b": "\xe9"}]\n')
+    with pytest.raises(InputError, match=r"latin1.json:2: not UTF-8"):
+        list(read_records(arr))
 
 
 def test_appender_drops_a_torn_line_and_resumes(tmp_path):

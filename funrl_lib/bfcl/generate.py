@@ -532,32 +532,49 @@ def _atomic_write(path: Path, lines: Iterable[str]) -> None:
 def prepare_result_file(path: str | os.PathLike) -> tuple[set[str], list[str]]:
     """(ids already generated, notes) for a result file about to be appended to. Lines that would make a wrong
     record are removed first (file rewritten atomically): a torn last line, lines that are not ``{"id": str,
-    "result": ...}`` objects, repeated ids (the first is kept) and ``Error during inference`` lines (retried)."""
+    "result": ...}`` objects, repeated ids (the first is kept) and ``Error during inference`` lines (retried).
+    A dropped line that is not a record (not UTF-8, not JSON, not such an object; a torn last line is only a cut
+    write) is kept in ``<path>.quarantine.jsonl``, funrl's one quarantine convention."""
+    from ..synth.io import Quarantine
+
     path = Path(path)
     if not path.exists():
         return set(), []
-    text = path.read_text(encoding="utf-8", errors="replace")
+    data = path.read_bytes()
     keep, done, notes = [], set(), []
-    torn = bool(text) and not text.endswith("\n")
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            notes.append(f"{path}:{lineno}: not a complete JSON line; dropped, its entry will be generated again")
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or "result" not in row:
-            notes.append(f"{path}:{lineno}: not an {{\"id\", \"result\"}} object; dropped")
-            continue
-        if row["id"] in done:
-            notes.append(f"{path}:{lineno}: id {row['id']!r} repeated; dropped (the first line is kept)")
-            continue
-        if isinstance(row["result"], str) and row["result"].startswith(ERROR_PREFIX):
-            notes.append(f"{path}:{lineno}: {row['id']} failed before ({row['result'][:120]}); retrying")
-            continue
-        keep.append(line)
-        done.add(row["id"])
+    torn = bool(data) and not data.endswith(b"\n")
+    lines = data.split(b"\n")
+    with Quarantine(path) as quarantine:
+        for lineno, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                why = f"not UTF-8 text ({e.reason} at column {e.start + 1})"
+                notes.append(f"{path}:{lineno}: {why}; dropped (quarantined), its entry will be generated again")
+                quarantine.add(why, file=path, line=lineno, text=raw.decode("utf-8", "backslashreplace"))
+                continue
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError) as e:
+                notes.append(f"{path}:{lineno}: not a complete JSON line; dropped, its entry will be generated again")
+                if not (torn and lineno == len(lines)):
+                    quarantine.add(f"not readable JSON ({str(e)[:200] or type(e).__name__})", file=path,
+                                   line=lineno, text=line)
+                continue
+            if not isinstance(row, dict) or not isinstance(row.get("id"), str) or "result" not in row:
+                notes.append(f"{path}:{lineno}: not an {{\"id\", \"result\"}} object; dropped")
+                quarantine.add('not an {"id", "result"} object', file=path, line=lineno, text=line)
+                continue
+            if row["id"] in done:
+                notes.append(f"{path}:{lineno}: id {row['id']!r} repeated; dropped (the first line is kept)")
+                continue
+            if isinstance(row["result"], str) and row["result"].startswith(ERROR_PREFIX):
+                notes.append(f"{path}:{lineno}: {row['id']} failed before ({row['result'][:120]}); retrying")
+                continue
+            keep.append(line)
+            done.add(row["id"])
     if notes or torn:
         _atomic_write(path, keep)
     return done, notes

@@ -57,7 +57,7 @@ from typing import Any, Callable, Iterable
 from ..calls import SPLAT_KEY, DecodeError, decode_calls, strip_think
 from .data import INSTALL_HINT, VERSION_PREFIX, BFCLDataError, _read_jsonl, find_data_dir
 from .prompts import MISSED_FUNCTIONS_MESSAGE, execution_results_message, with_bfcl_system_prompt
-from .score import LineProblem, ScoreReport, score_lines
+from .score import LineProblem, ScoreReport, results_lines, score_lines
 
 __all__ = ["MAXIMUM_STEP_LIMIT", "MULTI_TURN_CATEGORIES", "REFUSED_CALL", "MultiTurnEntry", "execution_strings",
            "load_multi_turn", "run_entry", "score_multi_turn", "score_multi_turn_file"]
@@ -458,5 +458,5 @@ def score_multi_turn(category: str, result_lines: Iterable[str], *, entries: dic
 
 def score_multi_turn_file(category: str, path: str | os.PathLike, **kwargs: Any) -> ScoreReport:
     path = Path(path)
-    with open(path, encoding="utf-8") as f:
+    with results_lines(path) as f:  # a byte that is not UTF-8 makes its line a problem, not the file unreadable
         return score_multi_turn(category, f, source=str(path), **kwargs)

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import IO, Any, Callable, Iterable
 
 from .checker import score_entry
 from .data import BFCLEntry, load_category
 
-__all__ = ["FC_SUFFIX", "LineProblem", "ScoreReport", "is_fc_model_name", "score_lines", "score_result_lines",
-           "score_results_file"]
+__all__ = ["FC_SUFFIX", "LineProblem", "ScoreReport", "is_fc_model_name", "quarantine_lines", "results_lines",
+           "score_lines", "score_result_lines", "score_results_file"]
 
 FC_SUFFIX = "-FC"  # BFCL's registry names FC models "<model>-FC"; funrl names result folders the same way
 
@@ -41,6 +42,10 @@ class ScoreReport:
     category_size: int
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "<file>:<line>: message", one per unscored line
+    # (line, message, the line as read) per unscored line, for the quarantine file (see quarantine_lines)
+    unscored: list[tuple[int, str, str]] = field(default_factory=list, repr=False)
+    source: str = "<results>"
+    lines_read: int = 0  # non-blank lines
 
     @property
     def scored(self) -> int:
@@ -86,49 +91,68 @@ def score_lines(category: str, lines: Iterable[str], entries: dict[str, Any],
     """The engine every BFCL scorer shares: parse each result line, report the ones that cannot be scored as
     ``funrl:`` problems naming ``source:line`` (not JSON, no id or result, unknown or repeated id, or a
     :class:`LineProblem` from ``check``), and ask ``check(entry, result)`` for the verdict of the others."""
-    report = ScoreReport(category, len(entries))
+    report = ScoreReport(category, len(entries), source=source)
     first_seen: dict[str, int] = {}
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        report.lines_read += 1
 
         def problem(error_type: str, message: str, entry_id: Any = None) -> None:
             text = f"{source}:{lineno}: {message}"
             report.problems.append(text)
             report.verdicts.append({"id": entry_id, "valid": False, "error_type": error_type, "line": lineno,
                                     "error": message})
+            report.unscored.append((lineno, message, _as_read(line)))
 
+        bad = _NOT_UTF8.search(line)  # bytes that are not UTF-8, kept as surrogate escapes by results_lines
+        if bad:
+            problem("funrl:malformed_line", f"not UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02x} at column "
+                                            f"{bad.start() + 1}); line not scored")
+            continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
             problem("funrl:malformed_line", f"not valid JSON ({e.msg} at column {e.colno}); line not scored")
+            continue
+        except (ValueError, RecursionError) as e:  # an integer of more than 4,300 digits; nesting thousands deep
+            why = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:200]
+            problem("funrl:malformed_line", f"not readable JSON ({why}); line not scored")
             continue
         if not isinstance(row, dict):
             problem("funrl:malformed_line", f"expected a JSON object, got {type(row).__name__}; line not scored")
             continue
         entry_id = row.get("id")
         if not isinstance(entry_id, str):
-            problem("funrl:malformed_line", f"missing or non-string \"id\" (got {entry_id!r}); line not scored")
+            problem("funrl:malformed_line", f"missing or non-string \"id\" (got {_short(entry_id)}); line not scored")
             continue
         if "result" not in row:
-            problem("funrl:malformed_line", f"{entry_id}: missing \"result\"; line not scored", entry_id)
+            problem("funrl:malformed_line", f"{_short(entry_id, repr_=False)}: missing \"result\"; line not scored",
+                    entry_id)
             continue
         entry = entries.get(entry_id)
         if entry is None:
-            problem("funrl:unknown_id", f"id {entry_id!r} is not in BFCL v4 {category}; line not scored", entry_id)
+            problem("funrl:unknown_id", f"id {_short(entry_id)} is not in BFCL v4 {category}; line not scored",
+                    entry_id)
             continue
         if entry_id in first_seen:
-            problem("funrl:duplicate_id", f"id {entry_id!r} already scored at line {first_seen[entry_id]}; this "
+            problem("funrl:duplicate_id", f"id {_short(entry_id)} already scored at line {first_seen[entry_id]}; this "
                                           "line not scored", entry_id)
             continue
         try:
             verdict = check(entry, row["result"])
         except LineProblem as p:
-            problem(p.error_type, f"{entry_id}: {p.message}; line not scored", entry_id)
+            problem(p.error_type, f"{_short(entry_id, repr_=False)}: {p.message}; line not scored", entry_id)
             continue
         first_seen[entry_id] = lineno
         report.verdicts.append({"id": entry_id, **verdict})
     return report
+
+
+def _short(value: Any, n: int = 120, *, repr_: bool = True) -> str:
+    """``repr(value)`` (or ``str``) cut to ``n`` characters: a message about a line never grows with the line."""
+    text = repr(value) if repr_ else str(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def score_result_lines(category: str, lines: Iterable[str], *, source: str = "<results>",
@@ -148,8 +172,36 @@ def score_result_lines(category: str, lines: Iterable[str], *, source: str = "<r
 
 def score_results_file(category: str, path: str | os.PathLike, **kwargs: Any) -> ScoreReport:
     path = Path(path)
-    with open(path, encoding="utf-8") as f:
+    with results_lines(path) as f:
         return score_result_lines(category, f, source=str(path), **kwargs)
+
+
+# Lone surrogates U+DC80..U+DCFF: how Python's "surrogateescape" handler keeps bytes that are not UTF-8. Valid UTF-8
+# never decodes to a surrogate, so one in a line read by results_lines means the file had a bad byte there.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def results_lines(path: str | os.PathLike) -> IO[str]:
+    """A result file opened for :func:`score_lines`: text lines as ``open`` splits them, a byte that is not UTF-8
+    kept as a surrogate escape so that its line (alone) becomes a ``FILE:LINE`` problem instead of the whole file
+    failing to read."""
+    return open(path, encoding="utf-8", errors="surrogateescape")
+
+
+def _as_read(line: str) -> str:
+    """The line as it was in the file: surrogate escapes shown as ``\\xNN``, the line end dropped."""
+    return line.rstrip("\r\n").encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def quarantine_lines(report: ScoreReport, out: str | os.PathLike) -> int:
+    """Keep the lines ``report`` could not score in ``<out>.quarantine.jsonl`` (funrl's one quarantine convention,
+    :class:`funrl_lib.synth.io.Quarantine`); returns how many."""
+    from ..synth.io import Quarantine
+
+    with Quarantine(out) as q:
+        for lineno, message, raw in report.unscored:
+            q.add(message, file=report.source, line=lineno, text=raw)
+    return len(report.unscored)
 
 
 def write_verdicts(report: ScoreReport, path: str | os.PathLike) -> None:

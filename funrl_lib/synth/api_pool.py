@@ -42,8 +42,8 @@ import yaml
 from ..patterns import PatternError, pattern_search
 from ..tools import ToolDef, kind_of_spelling, validate_tool
 from .backends import run_sync
-from .io import (InputError, JsonlAppender, dumps_line, leaf_values, read_records, report_quarantine,
-                 seeded_rng, write_json)
+from .io import (InputError, JsonlAppender, check_own_json, dumps_line, leaf_values, quarantine_path, read_records,
+                 report_quarantine, seeded_rng, write_json)
 
 __all__ = [
     "ApiRecord", "ApiTree", "Domain", "ExecutionError", "Leaf", "PROMPTS", "PoolError", "SlotSpec",
@@ -745,7 +745,11 @@ def _parse_slot(name: str, raw: Any, where: str, raw_all: dict, building: dict) 
     if "related" in raw:
         kw["related"] = tuple(raw["related"])
     if "count" in raw:
-        kw["count"] = tuple(raw["count"])
+        c = raw["count"]
+        if not _size_pair(c):
+            raise PoolError(f"{where}: slot {name!r}: count must be [lo, hi] integers with 0 <= lo <= hi <= "
+                            f"{MAX_LIST_SIZE}, got {_shown(c)}")
+        kw["count"] = tuple(c)
     if "default" in raw:
         kw["default"] = raw["default"]
     if t == "array":
@@ -1166,6 +1170,11 @@ class ApiRecord:
         impl = d["impl"]
         if impl is not None and not isinstance(impl, dict):
             raise PoolError(f"{head}field 'impl': expected an object or null, got {type(impl).__name__}")
+        if impl is not None:
+            _check_impl(impl, head)
+        for key in ("tool", "returns"):
+            if _depth_over(d[key], MAX_SCHEMA_DEPTH):
+                raise PoolError(f"{head}field {key!r}: nested deeper than {MAX_SCHEMA_DEPTH} levels")
         evo = need("evolution", list, "a list of steps")
         parent = d.get("parent")
         if parent is not None and not isinstance(parent, str):
@@ -1173,6 +1182,47 @@ class ApiRecord:
         return cls(rid, tool, returns, need("domain", str, "a string"), path, leaves,
                    need("diversity", int, "an integer"), evo, slots, impl, need("signature", str, "a string"),
                    parent)
+
+
+# Bounds on what a pool record may ask of the executor (checked at load by ApiRecord.from_dict): a record is input,
+# and ``impl.list_size: [50000000, 50000000]`` would otherwise make each call build fifty million results.
+MAX_LIST_SIZE = 100  # elements of a returned list (the programmatic builder uses [1, 3])
+MAX_SCHEMA_DEPTH = 32  # JSON nesting of a record's tool definition and return schema (the builder's reach 8 or so)
+
+
+def _size_pair(v: Any) -> bool:
+    """``[lo, hi]`` integers with ``0 <= lo <= hi <= MAX_LIST_SIZE``."""
+    return (isinstance(v, (list, tuple)) and len(v) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in v) and 0 <= v[0] <= v[1] <= MAX_LIST_SIZE)
+
+
+def _shown(v: Any, n: int = 60) -> str:
+    text = json.dumps(v, ensure_ascii=False, default=repr)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _check_impl(impl: dict, head: str) -> None:
+    """The executor spec of a record: sizes bounded, slot maps of strings; :class:`PoolError` names the field."""
+    if "list_size" in impl and impl["list_size"] is not None and not _size_pair(impl["list_size"]):
+        raise PoolError(f"{head}field 'impl.list_size': expected [lo, hi] integers with 0 <= lo <= hi <= "
+                        f"{MAX_LIST_SIZE}, got {_shown(impl['list_size'])}")
+    rs = impl.get("return_slots")
+    if rs is not None and not (isinstance(rs, dict) and all(isinstance(v, str) for v in rs.values())):
+        raise PoolError(f"{head}field 'impl.return_slots': expected an object of field -> slot name (strings)")
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/dicts more than ``limit`` levels deep (iterative: no recursion to overflow)."""
+    stack = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, list):
+            if d >= limit:
+                return True
+            stack.extend((x, d + 1) for x in v)
+    return False
 
 
 def signature(tool: ToolDef | dict) -> str:
@@ -1876,7 +1926,10 @@ def build_pool(n: int, seed: int = 0, *, backend: Any = None, tree: ApiTree | st
     existing: dict[int, ApiRecord] = {}
     skipped: set[int] = set()
     if out is not None:
-        appender = JsonlAppender(out, keep_rows=True)
+        try:
+            appender = JsonlAppender(out, keep_rows=True, own=_is_pool_record, what="an API pool (funrl pool)")
+        except InputError as e:
+            raise PoolError(str(e)) from None
         for k, row in enumerate(appender.rows):
             rec = ApiRecord.from_dict(row, where=f"{out}:{k + 1}")
             m = re.fullmatch(r"api-(\d+)", rec.id)
@@ -1908,6 +1961,11 @@ def build_pool(n: int, seed: int = 0, *, backend: Any = None, tree: ApiTree | st
         if quarantine is not None:
             quarantine.close()
     return [r for r in builder.records if builder.index_of[r.id] < n]
+
+
+def _is_pool_record(row: Any) -> bool:
+    """Whether a JSON value looks like a line of a pool file (so ``--out`` may resume it)."""
+    return isinstance(row, dict) and "tool" in row and "signature" in row
 
 
 def _progress(n: int, enabled: bool) -> Any:
@@ -2723,6 +2781,8 @@ def run_pool(args: argparse.Namespace) -> int:
     """``funrl pool``: build (or resume) the pool, then print its statistics. Returns the exit status."""
     t0 = time.perf_counter()
     try:
+        if getattr(args, "stats", None):
+            check_own_json(args.stats, lambda d: isinstance(d, dict) and "apis" in d, "pool statistics")
         backend = _make_backend(getattr(args, "backend", "programmatic"))
         tree = load_tree(getattr(args, "tree", None))
         before = 0
@@ -2745,7 +2805,11 @@ def run_pool(args: argparse.Namespace) -> int:
     print("constraints: " + ", ".join(f"{k} {v}" for k, v in stats["constraints"].items()))
     print("evolution steps: " + ", ".join(f"{k} {v}" for k, v in stats["evolution"].items()))
     print(f"parameters: {stats['parameters']}; dependent pairs: {stats['dependent_pairs']}")
-    report_quarantine(out)
+    quarantined = report_quarantine(out)
     if getattr(args, "stats", None):
         write_json(args.stats, stats)
+    if args.n > 0 and not records:  # every request failed or was quarantined: nothing usable was made
+        print(f"funrl pool: error: no API was made ({quarantined} quarantined"
+              + (f": see {quarantine_path(out)}" if quarantined else "") + ")", file=sys.stderr)
+        return 2
     return 0

@@ -90,8 +90,8 @@ from ..prompts import tools_json
 from .api_pool import (ApiRecord, ExecutionError, PoolError, execute, mentioned_values, phrase_request,
                        result_issues, sample_arguments, validate_arguments)
 from .backends import run_sync
-from .io import (InputError, JsonlAppender, read_records, report_quarantine, seeded_rng, stable_digest,
-                 write_json)
+from .io import (InputError, JsonlAppender, Quarantine, check_own_json, check_own_output, quarantine_path,
+                 read_records, report_quarantine, seeded_rng, stable_digest, write_json)
 from .sample import DIALOG_TYPES, Message, Sample
 
 __all__ = [
@@ -1014,8 +1014,16 @@ def _normalise_mix(mix: Any, allowed: Sequence[str], what: str, option: str, def
     return parse_mix(mix, allowed=allowed, what=what, option=option)
 
 
+def _is_dialog_record(row: Any) -> bool:
+    """Whether a JSON value looks like a line of a dialogs file (so ``--out`` may resume it)."""
+    return isinstance(row, dict) and "id" in row and "messages" in row
+
+
+_DIALOGS = "dialogs (funrl dialogs)"
+
+
 def _open_out(out: str | Path, seed: int) -> tuple[JsonlAppender, dict[str, dict]]:
-    app = JsonlAppender(out, keep_rows=True)
+    app = JsonlAppender(out, keep_rows=True, own=_is_dialog_record, what=_DIALOGS)
     rows: dict[str, dict] = {}
     for k, row in enumerate(app.rows):
         if not isinstance(row, dict) or not isinstance(row.get("id"), str):
@@ -1524,25 +1532,33 @@ def format_stats(stats: dict[str, Any]) -> str:
 # CLI
 # ===============================================================================================================
 
-def load_pool_lenient(path: str | Path) -> tuple[list[ApiRecord], list[str]]:
+def load_pool_lenient(path: str | Path, quarantine: Quarantine | None = None) -> tuple[list[ApiRecord], list[str]]:
     """Pool records of a file, skipping bad ones: ``(records, errors)`` with each error as ``FILE:LINE: reason``
-    (a line that is not JSON, a record failing :meth:`ApiRecord.from_dict`, a repeated id). Skipping is safe: each
-    dialog only needs the records it uses. A file that cannot be read at all raises :class:`InputError`."""
+    (a line that is not JSON or not UTF-8, a record failing :meth:`ApiRecord.from_dict`, sizes beyond its bounds
+    included, a repeated id). Skipping is safe: each dialog only needs the records it uses. Each skipped line also
+    goes to ``quarantine`` when given. A file that cannot be read at all raises :class:`InputError`."""
     records: list[ApiRecord] = []
     errors: list[str] = []
     first_line: dict[str, Any] = {}
+
+    def skip(rec: Any, where: str, message: str) -> None:
+        errors.append(message)
+        if quarantine is not None:
+            own = message[len(where) + 2:] if message.startswith(f"{where}: ") else message
+            quarantine.add_record(rec, path, error=own)
+
     for rec in read_records(path):
         where = f"{path}:{rec.line}" if rec.line is not None else f"{path}[{rec.index}]"
         if rec.error is not None:
-            errors.append(str(rec.error))
+            skip(rec, where, str(rec.error))
             continue
         try:
             api = ApiRecord.from_dict(rec.value, where=where)
         except (PoolError, ValueError) as e:
-            errors.append(str(e))
+            skip(rec, where, str(e))
             continue
         if api.id in first_line:
-            errors.append(f"{where}: duplicate id {api.id!r} (first at line {first_line[api.id]}); skipped")
+            skip(rec, where, f"{where}: duplicate id {api.id!r} (first at line {first_line[api.id]}); skipped")
             continue
         first_line[api.id] = rec.line if rec.line is not None else rec.index
         records.append(api)
@@ -1596,14 +1612,21 @@ def run_dialogs(args: argparse.Namespace) -> int:
         mix = parse_mix(args.mix, option="--mix") if args.mix else None
         cmix = parse_mix(args.complexity_mix, allowed=BANDS, what="complexity band", option="--complexity-mix") \
             if getattr(args, "complexity_mix", None) else None
-        pool, errors = load_pool_lenient(args.pool)
+        check_own_output(args.out, _is_dialog_record, _DIALOGS)  # before anything is written beside it
+        if getattr(args, "stats", None):
+            check_own_json(args.stats, lambda d: isinstance(d, dict) and "types" in d and "bands" in d,
+                           "dialog statistics")
+        with Quarantine(args.out) as quarantine:
+            pool, errors = load_pool_lenient(args.pool, quarantine)
         for e in errors[:20]:
             print(f"funrl dialogs: skipped pool record: {e}", file=sys.stderr)
         if len(errors) > 20:
             print(f"funrl dialogs: ... and {len(errors) - 20} more bad pool records", file=sys.stderr)
         if len(pool) < MIN_CANDIDATES:
-            print(f"funrl dialogs: error: {args.pool}: {len(pool)} usable API records; need at least "
-                  f"{MIN_CANDIDATES}", file=sys.stderr)
+            what = "no records (an empty file)" if not pool and not errors else f"{len(pool)} usable API records"
+            print(f"funrl dialogs: error: {args.pool}: {what}; need at least {MIN_CANDIDATES}"
+                  + (f" ({len(errors)} bad lines quarantined in {quarantine.path})" if errors else ""),
+                  file=sys.stderr)
             return 2
         backend = _backend_from_args(args)
         quarantined: list = []
@@ -1622,4 +1645,7 @@ def run_dialogs(args: argparse.Namespace) -> int:
     report_quarantine(args.out)
     if getattr(args, "stats", None):
         write_json(args.stats, stats)
+    if args.n > 0 and not samples:  # every dialog was quarantined: nothing usable was made
+        print(f"funrl dialogs: error: no dialog was made (see {quarantine_path(args.out)})", file=sys.stderr)
+        return 2
     return 0

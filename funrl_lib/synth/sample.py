@@ -30,7 +30,7 @@ from typing import Any, Iterator
 from ..calls import Call, DecodeError, RenderError, decode_calls, render_python
 from ..prompts import TOOLACE_TOOLS_MARKER, toolace_system_prompt
 from ..tools import ToolDef, ToolSchemaError
-from .io import InputError, read_records
+from .io import InputError, Quarantine, read_records
 
 __all__ = ["DIALOG_TYPES", "FORMATS", "Message", "Sample", "detect_format", "read_samples", "sample_from"]
 
@@ -395,19 +395,26 @@ def sample_from(value: Any, fmt: str = "auto", *, index: int | None = None) -> S
     raise ValueError(f"unknown sample format {fmt!r}; expected auto or one of {', '.join(FORMATS)}")
 
 
-def read_samples(path: str, fmt: str = "auto") -> Iterator[tuple[int, Sample | None, InputError | None]]:
+def read_samples(path: str, fmt: str = "auto", *,
+                 quarantine: Quarantine | None = None) -> Iterator[tuple[int, Sample | None, InputError | None]]:
     """``(index, sample, None)`` or ``(index, None, error)`` per record of a JSONL file or JSON array file; the error
-    names the file and line (JSONL) or record index (JSON array). A sample without an ``id`` gets its 0-based index
-    in the input as id. Raises :class:`InputError` only when the file cannot be read at all."""
+    names the file and line (JSONL) or record index (JSON array), and the record also goes to ``quarantine`` when
+    given. A sample without an ``id`` gets its 0-based index in the input as id. Raises :class:`InputError` only
+    when the file cannot be read at all."""
     for rec in read_records(path):
         if rec.error is not None:
+            if quarantine is not None:
+                quarantine.add_record(rec, path)
             yield rec.index, None, rec.error
             continue
         try:
             sample = sample_from(rec.value, fmt, index=rec.index)
         except (ValueError, ToolSchemaError, RenderError) as e:
             where = f"record {rec.index}: " if rec.line is None else ""
-            yield rec.index, None, InputError(f"{where}{e}", path=path, line=rec.line)
+            error = InputError(f"{where}{e}", path=path, line=rec.line)
+            if quarantine is not None:
+                quarantine.add_record(rec, path, error)
+            yield rec.index, None, error
             continue
         if sample.id is None:
             sample.id = rec.index

@@ -54,7 +54,8 @@ from ..patterns import PatternError, pattern_search
 from ..prompts import TOOLACE_TOOLS_MARKER
 from ..tools import Schema, ToolDef, ToolSchemaError, kind_of_spelling, validate_tool
 from .backends import run_sync
-from .io import InputError, JsonlAppender, leaf_values, read_records
+from .io import (InputError, JsonlAppender, Quarantine, check_own_json, leaf_values, read_records,
+                 report_quarantine)
 from .sample import FORMATS, Message, Sample, detect_format, render_toolace_calls, sample_from
 
 __all__ = [
@@ -2247,22 +2248,41 @@ def verify_file(in_path: str | Path, fmt: str = "auto", kept_path: str | Path = 
     recomputed from both files."""
     started = time.perf_counter()
     ctx = ctx or VerifyContext(pool=pool, backend=backend, rules=rules)
+    if report_path:
+        check_own_json(report_path, lambda d: isinstance(d, dict) and "totals" in d, "a verification report")
     records = list(read_records(in_path))
-    kept_out = JsonlAppender(kept_path, keep_rows=True)
-    rejected_out = JsonlAppender(rejected_path, keep_rows=True)
+    parsed = [(rec, *_read_one(rec, fmt, in_path)) for rec in records]
+    if not parsed:
+        raise InputError("no records: the input is empty", path=in_path)
+    if all(error is not None for *_, error in parsed):  # a pool, a result file, ...: not samples at all
+        first = parsed[0][4]
+        raise InputError(f"none of its {len(parsed)} records is a sample ({fmt} format): is it the right file? "
+                         f"First problem: {first.message}", path=in_path,
+                         line=first.line)
+    kept_out = JsonlAppender(kept_path, keep_rows=True, own=_is_kept_row, what="kept samples (funrl verify --out)")
+    try:
+        rejected_out = JsonlAppender(rejected_path, keep_rows=True, own=_is_rejected_row,
+                                     what="rejected samples (funrl verify --rejected)")
+    except InputError:
+        kept_out.close()
+        raise
     done: dict[Any, int] = {}
     for row in kept_out.rows + rejected_out.rows:
         key = _id_key(row.get("id") if isinstance(row, dict) else None)
         done[key] = done.get(key, 0) + 1
     seen: dict[Any, int] = {}
     todo: list[tuple[Any, Any, Sample | None, str | None, InputError | None]] = []
-    for rec in records:
-        sid, sample, rfmt, error = _read_one(rec, fmt, in_path)
+    quarantine = Quarantine(kept_path)
+    for rec, sid, sample, rfmt, error in parsed:
         key = _id_key(sid)
         seen[key] = seen.get(key, 0) + 1
         if seen[key] <= done.get(key, 0):
             continue  # written by an earlier run
+        if error is not None:
+            quarantine.add_record(rec, in_path, error)
         todo.append((sid, rec.value, sample, rfmt, error))
+    quarantine.close()
+    del parsed
     # programmatic verification decides one sample at a time (each line is on disk before the next is checked);
     # LLM judges and FunRL's filter decide a batch at a time, its requests in flight together
     step = batch_size if ctx.llm else 1
@@ -2300,6 +2320,14 @@ def verify_file(in_path: str | Path, fmt: str = "auto", kept_path: str | Path = 
         Path(report_path).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
                                      encoding="utf-8")
     return report
+
+
+def _is_kept_row(row: Any) -> bool:
+    return isinstance(row, dict) and "id" in row
+
+
+def _is_rejected_row(row: Any) -> bool:
+    return isinstance(row, dict) and "id" in row and "failed" in row
 
 
 def _id_key(sid: Any) -> Any:
@@ -2472,4 +2500,5 @@ def run_verify(args: argparse.Namespace) -> int:
         return 2
     print(report.summary())
     print(f"kept: {args.out}\nrejected: {args.rejected}\nreport: {args.report}")
+    report_quarantine(args.out)
     return 0
