@@ -31,6 +31,18 @@ EXPECTED = {
 WATCHED = ("outputs", "notebooks", "data")
 
 
+def _timeout() -> int | None:
+    """Seconds a cell (or a script run) may take before the test gives up: FUNRL_NB_TIMEOUT, default 1800; 0 or
+    "none" for no limit. Generous on purpose: a limit only catches a hang, and a loaded machine is not a failure."""
+    raw = os.environ.get("FUNRL_NB_TIMEOUT", "1800").strip().lower()
+    if raw in ("", "0", "none"):
+        return None
+    return int(float(raw))
+
+
+TIMEOUT = _timeout()
+
+
 def _repo_state() -> dict[str, float]:
     state = {p.name: 0.0 for p in ROOT.iterdir()}  # new top-level entries
     for top in WATCHED:
@@ -56,7 +68,7 @@ def _run(name: str):
     """Execute notebook ``name`` headless from notebooks/ (as Jupyter would); raises CellExecutionError naming the
     failing cell."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+    nbclient.NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     return nb
 
@@ -172,12 +184,12 @@ def test_run_notebooks_script_keeps_executed_copies_and_names_a_failing_cell(tmp
     """scripts/run_notebooks.py (make notebooks): the executed copy has the cells' outputs; a notebook whose cell
     fails stops the run with exit 1 and the error on stderr, its partly executed copy kept."""
     script = [sys.executable, "scripts/run_notebooks.py", "--smoke", "--out", str(tmp_path)]
-    r = subprocess.run(script + ["--only", "00"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(script + ["--only", "00"], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 0, r.stderr[-2000:]
     nb = nbformat.read(tmp_path / "notebooks" / "00_setup.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "repository:" in printed and "all 1 notebooks ran" in r.stdout
     # a notebook that fails: 00 with an impossible BFCL data location
-    r = subprocess.run(script + ["--only", "00"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    r = subprocess.run(script + ["--only", "00"], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT,
                        env={**os.environ, "FUNRL_BFCL_DATA": str(tmp_path / "nowhere")})
     assert r.returncode == 1 and "a cell failed" in r.stderr and "nowhere" in r.stderr
