@@ -61,8 +61,17 @@ the prompt-mode probe's handler (tree-sitter decoding) into ``"v"``, and with ``
 parsing) into ``"fc"``; both modes' gold and probe files cross-checked with ``bfcl evaluate`` (counts in ``cli``).
 ``tests/test_bfcl_java_js_parity.py`` asserts funrl's verdicts and ``funrl bfcl evaluate`` counts are the same.
 
-Recorded (2026-12-05): ``python scripts/bfcl_parity.py --fc`` with the venv made by this script; ``--java-js``
-(2026-12-06) likewise.
+**Agentic** (``--agentic``)::
+
+    python scripts/bfcl_parity.py --agentic  # writes tests/fixtures/bfcl_agentic_parity/
+
+The results of :mod:`funrl_lib.bfcl.agentic_mutations` (``[[step, ...]]``) for every entry of the five web-search and
+memory categories, scored by ``eval_runner._evaluate_single_agentic_entry`` in prompt mode and FC mode (each step as
+QwenFCHandler's generation keeps it), fixtures and ``bfcl evaluate`` cross-check as for ``--java-js`` (result files in
+BFCL's ``agentic/`` and ``agentic/memory/<backend>/`` folders). ``tests/test_bfcl_agentic_parity.py`` asserts them.
+
+Recorded (2026-12-05): ``python scripts/bfcl_parity.py --fc`` with the venv made by this script; ``--java-js`` and
+``--agentic`` (2026-12-06) likewise.
 """
 
 from __future__ import annotations
@@ -82,12 +91,14 @@ FIXTURES = REPO / "tests" / "fixtures" / "bfcl_parity"
 FC_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_fc_parity"
 REAL_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_real"
 JAVA_JS_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_java_js_parity"
+AGENTIC_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_agentic_parity"
 BFCL_EVAL = "bfcl-eval==2026.3.23"
 PROBE_MODEL = "meta-llama/Llama-3.1-8B-Instruct"  # registered prompt-mode OSS handler: default decode_ast
 FC_PROBE_MODEL = "Qwen/Qwen3-0.6B-FC"  # registered FC model: QwenFCHandler, underscore_to_dot False
 CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple", "live_simple", "live_multiple",
               "live_parallel", "live_parallel_multiple", "irrelevance", "live_irrelevance", "live_relevance"]
 JAVA_JS = ["simple_java", "simple_javascript"]
+AGENTIC = ["web_search_base", "web_search_no_snippet", "memory_kv", "memory_vector", "memory_rec_sum"]
 
 
 def ensure_venv(venv: Path) -> Path:
@@ -376,43 +387,37 @@ def _codes(verdicts, error_types):
     return codes
 
 
-def run_inner_java_js(args: argparse.Namespace) -> int:
-    """Java/JavaScript fixtures: every output of funrl_lib.bfcl.java_js_mutations scored by the official checker in
-    prompt mode (the prompt-mode probe's handler, tree-sitter decoding) and in FC mode (QwenFCHandler), each line
-    ``{"id", "digest", "v": [prompt codes], "fc": [FC codes]}``; both modes' gold and probe files cross-checked with
-    ``bfcl evaluate``."""
-    _setup_inner(args)
+def _record_two_modes(args: argparse.Namespace, *, load_entries, make_items, digest, version_key: str, version,
+                      score, kept_of) -> int:
+    """Fixtures of outputs scored by the official code in prompt mode (the prompt-mode probe's handler) and FC mode
+    (QwenFCHandler, on what its generation keeps): one line ``{"id", "digest", "v": [prompt codes], "fc": [FC
+    codes]}`` per entry; both modes' gold and probe result files cross-checked with ``bfcl evaluate``."""
     import importlib.metadata
 
-    from bfcl_eval.constants.enums import Language, ReturnFormat
     from bfcl_eval.eval_checker import eval_runner
     from bfcl_eval.utils import load_dataset_entry, load_ground_truth_entry
 
-    from funrl_lib.bfcl.data import find_data_dir, load_category
-    from funrl_lib.bfcl.java_js_mutations import JAVA_JS_MUTATIONS_VERSION, java_js_mutations, mutations_digest
-
     official_version = importlib.metadata.version("bfcl-eval")
-    data_dir = find_data_dir()
     handlers = {"prompt": eval_runner.get_handler(PROBE_MODEL), "fc": eval_runner.get_handler(FC_PROBE_MODEL)}
     models = {"prompt": PROBE_MODEL, "fc": FC_PROBE_MODEL}
     out_dir = Path(args.out)
     for category in args.categories:
         started = time.time()
-        prompts = {e["id"]: e for e in load_dataset_entry(category, include_prereq=False,
-                                                          include_language_specific_hint=False)}
-        answers = {e["id"]: e["ground_truth"] for e in load_ground_truth_entry(category)}
-        entries = load_category(category, data_dir)
+        prompts = load_dataset_entry(category, include_prereq=False, include_language_specific_hint=False)
+        answers = load_ground_truth_entry(category)  # aligned with the prompts by position, as BFCL aligns them
+        entries = load_entries(category)
+        assert [e["id"] for e in prompts] == list(entries), f"{category}: funrl's ids differ from BFCL's"
         error_types: list[str] = []
         lines = []
         counts = {"rows": 0, "valid": 0, "valid_fc": 0}
         files = {(mode, label): [] for mode in handlers for label in ("gold", "probe")}
-        for n, (entry_id, entry) in enumerate(entries.items()):
-            items = java_js_mutations(entry)
-            row = {"id": entry_id, "digest": mutations_digest(items)}
+        for n, ((entry_id, entry), prompt, answer) in enumerate(zip(entries.items(), prompts, answers)):
+            items = make_items(entry)
+            row = {"id": entry_id, "digest": digest(items)}
             for mode, handler in handlers.items():
-                kept = [official_fc_kept(handler, text) if mode == "fc" else text for _, text in items]
-                verdicts = [official_verdict(eval_runner, handler, category, prompts[entry_id], answers[entry_id],
-                                             text, Language, ReturnFormat, model=models[mode]) for text in kept]
+                kept = [kept_of(handler, out) if mode == "fc" else out for _, out in items]
+                verdicts = [score(eval_runner, handler, category, prompt, answer["ground_truth"], out, models[mode])
+                            for out in kept]
                 codes = _codes(verdicts, error_types)
                 row["v" if mode == "prompt" else "fc"] = codes
                 k = n % len(items)
@@ -428,14 +433,58 @@ def run_inner_java_js(args: argparse.Namespace) -> int:
                 cli[f"{mode}_{label}"] = cli_check(category, f"{mode}_{label}", results, Path(args.work),
                                                    model=models[mode])
         header = {"category": category, "bfcl_eval": official_version, "python": platform.python_version(),
-                  "java_js_mutations_version": JAVA_JS_MUTATIONS_VERSION, "probe_model": PROBE_MODEL,
-                  "fc_probe_model": FC_PROBE_MODEL, "created": time.strftime("%Y-%m-%d"), "entries": len(lines),
-                  **counts, "cli": cli, "error_types": error_types}
+                  version_key: version, "probe_model": PROBE_MODEL, "fc_probe_model": FC_PROBE_MODEL,
+                  "created": time.strftime("%Y-%m-%d"), "entries": len(lines), **counts, "cli": cli,
+                  "error_types": error_types}
         path = out_dir / f"{category}.jsonl.gz"
         _write_fixture(path, header, lines)
         print(f"{category:24s} {len(lines):5d} entries {counts['rows']:7d} rows {counts['valid']:7d} valid (prompt) "
               f"{counts['valid_fc']:7d} valid (fc) ({time.time() - started:.1f}s) -> {path}", flush=True)
     return 0
+
+
+def run_inner_java_js(args: argparse.Namespace) -> int:
+    """Java/JavaScript: the outputs of funrl_lib.bfcl.java_js_mutations through ``_evaluate_single_ast_entry``."""
+    _setup_inner(args)
+    from bfcl_eval.constants.enums import Language, ReturnFormat
+
+    from funrl_lib.bfcl.data import find_data_dir, load_category
+    from funrl_lib.bfcl.java_js_mutations import JAVA_JS_MUTATIONS_VERSION, java_js_mutations, mutations_digest
+
+    data_dir = find_data_dir()
+
+    def score(eval_runner, handler, category, prompt, ground_truth, text, model):
+        return official_verdict(eval_runner, handler, category, prompt, ground_truth, text, Language, ReturnFormat,
+                                model=model)
+
+    return _record_two_modes(args, load_entries=lambda c: load_category(c, data_dir), make_items=java_js_mutations,
+                             digest=mutations_digest, version_key="java_js_mutations_version",
+                             version=JAVA_JS_MUTATIONS_VERSION, score=score, kept_of=official_fc_kept)
+
+
+def run_inner_agentic(args: argparse.Namespace) -> int:
+    """Agentic: the results of funrl_lib.bfcl.agentic_mutations through ``_evaluate_single_agentic_entry`` (FC mode:
+    each step as QwenFCHandler's generation keeps it)."""
+    _setup_inner(args)
+    from funrl_lib.bfcl.agentic import load_agentic
+    from funrl_lib.bfcl.agentic_mutations import AGENTIC_MUTATIONS_VERSION, agentic_digest, agentic_mutations
+
+    def score(eval_runner, handler, category, prompt, ground_truth, result, model):
+        try:
+            out = eval_runner._evaluate_single_agentic_entry(handler, prompt["id"], result, ground_truth,
+                                                             dict(prompt), model.replace("/", "_"), category)
+        except Exception as e:  # the official evaluation would abort on this row
+            return False, f"checker_error:{type(e).__name__}"
+        return bool(out["valid"]), (None if out["valid"] else out["error"]["error_type"])
+
+    def kept_of(handler, result):
+        if not (isinstance(result, list) and len(result) == 1 and isinstance(result[0], list)):
+            return result
+        return [[official_fc_kept(handler, step) for step in result[0]]]
+
+    return _record_two_modes(args, load_entries=load_agentic, make_items=agentic_mutations, digest=agentic_digest,
+                             version_key="agentic_mutations_version", version=AGENTIC_MUTATIONS_VERSION, score=score,
+                             kept_of=kept_of)
 
 
 def run_inner_results(args: argparse.Namespace) -> int:
@@ -512,6 +561,7 @@ def run_inner_results(args: argparse.Namespace) -> int:
 # Extra fixture sets (one flag each): runner name, default output folder, categories.
 EXTRA_KINDS = {
     "java_js": ("run_inner_java_js", JAVA_JS_FIXTURES, JAVA_JS),
+    "agentic": ("run_inner_agentic", AGENTIC_FIXTURES, AGENTIC),
 }
 
 
@@ -526,6 +576,8 @@ def main() -> int:
                                                           "funrl_lib.bfcl.fc_mutations through QwenFCHandler")
     parser.add_argument("--java-js", action="store_true", help="simple_java / simple_javascript: the outputs of "
                                                                "funrl_lib.bfcl.java_js_mutations, prompt and FC mode")
+    parser.add_argument("--agentic", action="store_true", help="web search and memory: the results of "
+                                                                "funrl_lib.bfcl.agentic_mutations, prompt and FC mode")
     parser.add_argument("--from-results", metavar="DIR", help="record the official verdicts on the result files of "
                                                               "one model folder (-FC: FC decoding) as a fixture")
     parser.add_argument("--name", help="--from-results: fixture folder name (default: the model folder's name)")

@@ -56,6 +56,7 @@ from typing import Any, Sequence
 from .data import (JAVA_JS_CATEGORIES, OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSION_PREFIX, find_data_dir,
                    load_category)
 from .multi_turn import MULTI_TURN_CATEGORIES, score_multi_turn_file
+from .agentic import score_agentic_file
 from .board import BOARD_COLUMNS, BOARD_LABEL, CATEGORY_SIZES, OVERALL_WEIGHTS, board_percent, board_scores
 from .published import PUBLISHED
 from .score import FC_SUFFIX, ScoreReport, is_fc_model_name, score_results_file, write_verdicts
@@ -242,9 +243,11 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
             report = score_results_file(category, path, entries=load_category(category, data),
                                         strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot,
                                         fc=file_fc)
+        elif category in AGENTIC:  # string matching only (.agentic): no network, no model
+            report = score_agentic_file(category, path, data_dir=data, strip_thinking=strip_thinking, fc=file_fc)
         else:
-            why = ("agentic categories (web search, memory) need BFCL's agentic environments, which funrl does not "
-                   "run yet" if category in AGENTIC
+            why = ("memory warm-up dialogue results (the prerequisite conversations): not scored, as in BFCL"
+                   if category.endswith("_prereq") and category[:-len("_prereq")] in AGENTIC
                    else "BFCL's non-scoring format-sensitivity category is not scored by funrl"
                    if category in OTHER_CATEGORIES else "not a BFCL v4 category")
             not_scored[category] = f"{path}: {why}"
