@@ -8,11 +8,12 @@ funrl_lib.bfcl.agentic_mutations scored by `eval_runner._evaluate_single_agentic
 handler and with QwenFCHandler (each step as its generation keeps it).
 """
 
-import gzip
 import json
 from pathlib import Path
 
 import pytest
+from bfcl_two_mode_fixtures import assert_rows_agree
+from bfcl_two_mode_fixtures import read_fixture as _read_fixture
 
 from funrl_lib.bfcl.agentic import AGENTIC_CATEGORIES, load_agentic, result_group, score_agentic
 from funrl_lib.bfcl.agentic_mutations import AGENTIC_MUTATIONS_VERSION, agentic_digest, agentic_mutations
@@ -23,9 +24,7 @@ REGENERATE = "regenerate them with `python scripts/bfcl_parity.py --agentic`"
 
 
 def read_fixture(category):
-    with gzip.open(FIXTURES / f"{category}.jsonl.gz", "rt", encoding="utf-8") as f:
-        header = json.loads(f.readline())
-        return header, [json.loads(line) for line in f]
+    return _read_fixture(FIXTURES, category)
 
 
 def _outputs(rows, entries):
@@ -46,23 +45,8 @@ def test_funrl_agrees_with_official_on_every_row(category, mode):
     entries = load_agentic(category)
     assert [row["id"] for row in rows] == list(entries) and len(rows) == header["entries"]
     outputs = _outputs(rows, entries)
-    table = [None] + header["error_types"]
-    disagreements, total, valid = [], 0, 0
-    for k in range(max(len(row[mode]) for row in rows)):
-        batch = [row for row in rows if k < len(row[mode])]
-        lines = [json.dumps({"id": row["id"], "result": outputs[row["id"]][k][1]}) for row in batch]
-        report = score_agentic(category, lines, entries=entries, fc=(mode == "fc"))
-        assert not report.problems and len(report.verdicts) == len(batch)
-        for row, got in zip(batch, report.verdicts, strict=True):
-            total += 1
-            code = row[mode][k]
-            valid += code == 0
-            if (got["valid"], got["error_type"]) != (code == 0, table[code]):
-                name, result = outputs[row["id"]][k]
-                disagreements.append(f"{row['id']} {name}: official {(code == 0, table[code])}, funrl "
-                                     f"{(got['valid'], got['error_type'])}; result {str(result)[:200]}")
-    assert total == header["rows"] and valid == header["valid" if mode == "v" else "valid_fc"]
-    assert not disagreements, f"{len(disagreements)} of {total} rows disagree:\n" + "\n".join(disagreements[:20])
+    assert_rows_agree(header, rows, outputs, mode,
+                      lambda lines: score_agentic(category, lines, entries=entries, fc=(mode == "fc")))
 
 
 def test_funrl_bfcl_evaluate_gives_the_official_counts_in_bfcls_layout(tmp_path):

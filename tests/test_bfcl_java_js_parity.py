@@ -8,11 +8,12 @@ funrl_lib.bfcl.java_js_mutations, scored by `eval_runner._evaluate_single_ast_en
 handler (Java/JavaScript return format and language, as `ast_file_runner` picks) and with QwenFCHandler.
 """
 
-import gzip
 import json
 from pathlib import Path
 
 import pytest
+from bfcl_two_mode_fixtures import assert_rows_agree
+from bfcl_two_mode_fixtures import read_fixture as _read_fixture
 
 from funrl_lib.bfcl.data import JAVA_JS_CATEGORIES, load_category
 from funrl_lib.bfcl.evaluate import evaluate_results
@@ -25,9 +26,7 @@ REGENERATE = "regenerate them with `python scripts/bfcl_parity.py --java-js`"
 
 
 def read_fixture(category):
-    with gzip.open(FIXTURES / f"{category}.jsonl.gz", "rt", encoding="utf-8") as f:
-        header = json.loads(f.readline())
-        return header, [json.loads(line) for line in f]
+    return _read_fixture(FIXTURES, category)
 
 
 def _outputs(category, rows, entries):
@@ -48,23 +47,8 @@ def test_funrl_agrees_with_official_on_every_row(category, mode):
     entries = load_category(category)
     assert len(rows) == len(entries) == header["entries"]
     outputs = _outputs(category, rows, entries)
-    table = [None] + header["error_types"]
-    disagreements, total, valid = [], 0, 0
-    for k in range(max(len(row[mode]) for row in rows)):
-        batch = [row for row in rows if k < len(row[mode])]
-        lines = [json.dumps({"id": row["id"], "result": outputs[row["id"]][k][1]}) for row in batch]
-        report = score_result_lines(category, lines, entries=entries, fc=(mode == "fc"))
-        assert not report.problems and len(report.verdicts) == len(batch)
-        for row, got in zip(batch, report.verdicts, strict=True):
-            total += 1
-            code = row[mode][k]
-            valid += code == 0
-            if (got["valid"], got["error_type"]) != (code == 0, table[code]):
-                name, text = outputs[row["id"]][k]
-                disagreements.append(f"{row['id']} {name}: official {(code == 0, table[code])}, funrl "
-                                     f"{(got['valid'], got['error_type'])}; output {text[:200]!r}")
-    assert total == header["rows"] and valid == header["valid" if mode == "v" else "valid_fc"]
-    assert not disagreements, f"{len(disagreements)} of {total} rows disagree:\n" + "\n".join(disagreements[:20])
+    assert_rows_agree(header, rows, outputs, mode,
+                      lambda lines: score_result_lines(category, lines, entries=entries, fc=(mode == "fc")))
 
 
 @pytest.mark.parametrize("category", JAVA_JS_CATEGORIES)
