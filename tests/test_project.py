@@ -25,7 +25,8 @@ def test_verified_stack_is_pinned():
     for name in ("matplotlib", "jupyterlab", "tqdm", "pyyaml", "pytest", "hypothesis"):
         assert name in req, f"requirements.txt must pin {name}"
     assert pins("requirements-bfcl.txt") == {"bfcl-eval": "2026.3.23", "tree-sitter": "0.21.3",
-                                             "tree-sitter-java": "0.21.0", "tree-sitter-javascript": "0.21.4"}
+                                             "tree-sitter-java": "0.21.0", "tree-sitter-javascript": "0.21.4",
+                                             "rank-bm25": "0.2.2"}
     assert pins("requirements-gpu.txt") == {"unsloth": "2026.10.9", "unsloth_zoo": "2026.10.9"}
     assert "unsloth" not in req  # a GPU extra only
 

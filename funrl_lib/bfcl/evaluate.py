@@ -145,6 +145,18 @@ def _config_note(folder: Path, fc: bool) -> str | None:
     return None
 
 
+def _not_generated_notes(folder: Path) -> list[str]:
+    """What the folder's generation_config.json says ``funrl bfcl generate`` could not run here, and why."""
+    try:
+        skipped = json.loads((folder / "generation_config.json").read_text(encoding="utf-8")).get("not_generated")
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(skipped, dict):
+        return []
+    return [f"{folder.name}: {reason} (no result file; the board's Overall counts it as 0)"
+            for reason in skipped.values()]
+
+
 def _category_row(report: ScoreReport, path: Path, decoding: str) -> dict[str, Any]:
     return {"accuracy": report.accuracy, "correct": report.correct, "total": report.scored,
             "category_size": report.category_size, "missing": report.missing, "complete": report.missing == 0,
@@ -230,8 +242,9 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
         folder = model_folder(path)
         file_fc = is_fc_model_name(folder.name) if fc is None else fc
         note = _config_note(folder, file_fc) if fc is None else None
-        if note and note not in notes:
-            notes.append(note)
+        for n in [note] + _not_generated_notes(folder):
+            if n and n not in notes:
+                notes.append(n)
         if category in MULTI_TURN_CATEGORIES and file_fc:
             not_scored[category] = (f"{path}: multi-turn results of an FC model ({folder.name!r} ends in "
                                     f"{FC_SUFFIX!r}): funrl scores multi-turn in BFCL's prompting mode only")

@@ -324,7 +324,9 @@ def _results_messages(calls: list[str], results: list[str], role: str) -> list[d
 
 
 def run_entry(entry: MultiTurnEntry, chat: Chat, *, max_steps: int = MAXIMUM_STEP_LIMIT, model_name: str = "funrl",
-              results_role: str = "user", strip_thinking: bool = True) -> list[list[str]]:
+              results_role: str = "user", strip_thinking: bool = True,
+              prepare: Callable[[dict[str, Any]], list[list[dict]]] | None = None,
+              finish: Callable[[dict[str, Any]], None] | None = None) -> list[list[str]]:
     """Run ``chat`` through one entry the way BFCL's ``inference_multi_turn_prompting`` does; return BFCL's result
     for the entry: per turn, the model's raw reply at each step.
 
@@ -336,7 +338,12 @@ def run_entry(entry: MultiTurnEntry, chat: Chat, *, max_steps: int = MAXIMUM_STE
     :func:`_results_messages`). After more than ``max_steps`` executing steps in one turn BFCL force-quits: that
     turn is recorded and the remaining turns are not run, so the result has fewer turns than the ground truth and
     the scorer fails the entry (unless it was the last turn: BFCL's own quirk, kept). An exception from ``chat``
-    propagates; BFCL would record ``"Error during inference: ..."`` as the result, which the scorer fails."""
+    propagates; BFCL would record ``"Error during inference: ..."`` as the result, which the scorer fails.
+
+    ``prepare(instances)`` (agentic entries, :mod:`funrl_lib.bfcl.agentic_generate`) gets BFCL's backend instances
+    once they are created and returns the question turns to use (BFCL adds the memory instructions, with the core
+    memory's content, at that point); ``finish(instances)`` runs after the last turn (BFCL flushes a memory
+    warm-up dialogue's memory to disk there)."""
     if results_role not in RESULTS_ROLES:
         raise ValueError(f"results_role={results_role!r}; expected one of {', '.join(RESULTS_ROLES)}")
     bfcl = _bfcl()
@@ -350,10 +357,13 @@ def run_entry(entry: MultiTurnEntry, chat: Chat, *, max_steps: int = MAXIMUM_STE
         return results
 
     try:
-        execute([])  # BFCL creates the instances (loads the scenario) before the first query
+        _, instances = bfcl.utils.execute_multi_turn_func_call(  # BFCL creates the instances (loads the scenario)
+            [], entry.initial_config, entry.involved_classes, name, entry.id,  # before the first query
+            long_context=entry.long_context, is_evaL_run=False)
+        question = entry.question if prepare is None else prepare(instances)
         messages: list[dict] = []
         result: list[list[str]] = []
-        for turn_index, turn in enumerate(entry.question):
+        for turn_index, turn in enumerate(question):
             turn_messages = copy.deepcopy(turn)
             if turn_index in entry.missed_function:
                 if turn_messages:
@@ -385,6 +395,8 @@ def run_entry(entry: MultiTurnEntry, chat: Chat, *, max_steps: int = MAXIMUM_STE
             result.append(replies)
             if force_quit:
                 break
+        if finish is not None:
+            finish(instances)
         return result
     finally:
         _forget_instances(name)
