@@ -25,7 +25,26 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .pipeline import DEFAULT_CORRUPT_RATE, DEFAULT_EVAL
+
+# Each command's one-line help, for `funrl --help` and for the commands not being run: building a command's options
+# imports the module that defines them, so `funrl X` builds X's alone (see build_parser). tests/test_startup.py checks
+# that these lines equal the ones the full parser gets from the modules.
+COMMAND_HELP = {
+    "bfcl": "BFCL v4: score result files, show the data in use",
+    "decode": "decode model output into calls (JSON on stdout)",
+    "pool": "synthesize the API pool (ToolACE tool self-evolution synthesis)",
+    "dialogs": "generate dialogs from an API pool (ToolACE self-guided dialog generation)",
+    "verify": "ToolACE's dual-layer verification (+ execution, lexical checks, FunRL's filter)",
+    "export": "write samples as ToolACE, OpenAI messages, BFCL entries or TRL rows",
+    "sft": "SFT warm start (TRL SFTTrainer) from a config",
+    "train": "GRPO / EGPO (entropy-guided advantage) from a config",
+    "plot": "training curves of a run (GRPO and EGPO overlaid when both exist)",
+    "study": "the miniature GRPO-vs-EGPO study: SFT (or, with grpo.init=base, the base model), GRPO, EGPO per seed, "
+             "evaluated on held-out APIs and BFCL; report with 95%% intervals",
+    "demo": "the whole pipeline offline: API pool, dialogs, verification, SFT, GRPO and EGPO, held-out and BFCL "
+            "evaluation; report.md + figures (resumable)",
+    "tour": "a tour of the function-call core in seconds: decode, check, score BFCL gold and mutated answers",
+}
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -35,6 +54,8 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
     """The evaluation options ``funrl demo`` and ``funrl study`` share."""
+    from .pipeline import DEFAULT_EVAL
+
     d = DEFAULT_EVAL
     p.add_argument("--heldout-limit", type=int, default=d["heldout_limit"], help="held-out rows evaluated per policy")
     p.add_argument("--bfcl-per-category", type=int, default=d["bfcl_per_category"],
@@ -53,12 +74,69 @@ def _arms(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="funrl", description=__doc__.split("\n")[0])
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``funrl`` parser. ``only``: a command name (or ``""`` for none) whose options alone are built; the other
+    commands are listed with their one-line help (:data:`COMMAND_HELP`) and import nothing. ``None``: every
+    command's options (which imports every command's module, torch-free)."""
+    parser = argparse.ArgumentParser(prog="funrl", description="funrl: function-calling data synthesis (ToolACE), "
+                                     "BFCL v4 scoring, GRPO / EGPO training. `funrl COMMAND --help` describes each.")
     parser.add_argument("--version", action="version", version=f"funrl {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                title="commands (funrl COMMAND --help for each)")
+    _build_commands(sub, only)
+    _describe(parser)
+    return parser
 
-    bfcl = sub.add_parser("bfcl", help="BFCL v4: score result files, show the data in use")
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Every (sub)command's ``--help`` opens with a description: its one-line help where it has no longer one."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, p in action.choices.items():
+                if not p.description and helps.get(name):
+                    p.description = helps[name].replace("%%", "%")
+                _describe(p)
+
+
+def _build_commands(sub: argparse._SubParsersAction, only: str | None) -> None:
+    def stub(*names: str) -> bool:
+        """True (and each command listed by name and help only) unless one of ``names`` is to be built."""
+        if only is None or only in names:
+            return False
+        for name in names:
+            sub.add_parser(name, help=COMMAND_HELP[name], add_help=False)
+        return True
+
+    if not stub("bfcl"):
+        _add_bfcl(sub)
+    if not stub("decode"):
+        _add_decode(sub)
+    # Synthesis stages: each module owns its options and its runner.
+    if not stub("pool"):
+        from .synth.api_pool import add_pool_parser
+        add_pool_parser(sub)
+    if not stub("dialogs"):
+        from .synth.dialogs import add_dialogs_parser
+        add_dialogs_parser(sub)
+    if not stub("verify"):
+        from .synth.verify import add_verify_parser
+        add_verify_parser(sub)
+    if not stub("export"):
+        _add_export(sub)
+    if not stub("sft", "train", "plot"):
+        from .train.run import add_train_parsers
+        add_train_parsers(sub)
+    if not stub("study"):
+        _add_study(sub)
+    if not stub("demo"):
+        _add_demo(sub)
+    if not stub("tour"):
+        _add_tour(sub)
+
+
+def _add_bfcl(sub: argparse._SubParsersAction) -> None:
+    bfcl = sub.add_parser("bfcl", help=COMMAND_HELP["bfcl"])
     bsub = bfcl.add_subparsers(dest="bfcl_command", required=True)
     score = bsub.add_parser("score", help="score one category's result file with funrl's BFCL checker")
     score.add_argument("--category", required=True, help="e.g. simple_python, live_multiple, irrelevance")
@@ -88,21 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
     info = bsub.add_parser("info", help="where the BFCL data is, its version and category sizes")
     _add_data_dir(info)
 
-    decode = sub.add_parser("decode", help="decode model output into calls (JSON on stdout)")
+
+def _add_decode(sub: argparse._SubParsersAction) -> None:
+    decode = sub.add_parser("decode", help=COMMAND_HELP["decode"])
     decode.add_argument("text", nargs="?", default="-", help="the output to decode, or - for standard input")
     decode.add_argument("--format", default="python", choices=["python", "json", "hermes", "qwen_fc", "openai", "auto"])
     decode.add_argument("--known-name", action="append", default=[],
                         help="a tool name that is not a Python identifier (e.g. 'Market Trends API'); repeatable")
 
-    # Synthesis stages: each module owns its options and its runner.
-    from .synth.api_pool import add_pool_parser
-    from .synth.dialogs import add_dialogs_parser
-    from .synth.verify import add_verify_parser
 
-    add_pool_parser(sub)
-    add_dialogs_parser(sub)
-    add_verify_parser(sub)
-    export = sub.add_parser("export", help="write samples as ToolACE, OpenAI messages, BFCL entries or TRL rows")
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser("export", help=COMMAND_HELP["export"])
     export.add_argument("--in", dest="inp", required=True, help="samples (funrl, ToolACE or OpenAI format; JSONL or "
                                                                "a JSON array)")
     export.add_argument("--format", default="auto", choices=["auto", "funrl", "toolace", "openai"],
@@ -111,11 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="JSONL file to write")
     export.add_argument("--dataset", help="also save a datasets.Dataset here (save_to_disk)")
 
-    from .train.run import add_train_parsers
-    add_train_parsers(sub)
-    study = sub.add_parser("study", help="the miniature GRPO-vs-EGPO study: SFT (or, with grpo.init=base, the base "
-                                         "model), GRPO, EGPO per seed, evaluated on held-out APIs and BFCL; report "
-                                         "with 95%% intervals")
+
+def _add_study(sub: argparse._SubParsersAction) -> None:
+    study = sub.add_parser("study", help=COMMAND_HELP["study"])
     study.add_argument("--config", default="configs/tiny-cpu.yaml")
     study.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
     study.add_argument("--out", default="outputs/study")
@@ -124,8 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "base,grpo,egpo when grpo.init is base, else sft,grpo,egpo)")
     _add_eval_args(study)
 
-    demo = sub.add_parser("demo", help="the whole pipeline offline: API pool, dialogs, verification, SFT, GRPO and "
-                                       "EGPO, held-out and BFCL evaluation; report.md + figures (resumable)")
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    from .pipeline import DEFAULT_CORRUPT_RATE
+
+    demo = sub.add_parser("demo", help=COMMAND_HELP["demo"])
     demo.add_argument("--config", default="configs/tiny-cpu.yaml", help="training recipe (default: tiny-cpu)")
     demo.add_argument("--out", default="outputs/demo", help="folder for every stage's files (default: outputs/demo)")
     demo.add_argument("--smoke", action="store_true", help="every size cut to seconds of work (what the tests run)")
@@ -136,11 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
                            f"{DEFAULT_CORRUPT_RATE})")
     _add_eval_args(demo)
     demo.add_argument("--force", action="store_true", help="start afresh instead of resuming")
-    tour = sub.add_parser("tour", help="a tour of the function-call core in seconds: decode, check, score BFCL gold "
-                                       "and mutated answers")
+
+
+def _add_tour(sub: argparse._SubParsersAction) -> None:
+    tour = sub.add_parser("tour", help=COMMAND_HELP["tour"])
     tour.add_argument("--out", default="outputs/tour", help="folder for the tour's files (default: outputs/tour)")
     _add_data_dir(tour)
-    return parser
 
 
 def _bfcl_score(args: argparse.Namespace) -> int:
@@ -315,68 +391,88 @@ def _export(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from .bfcl.data import BFCLDataError
-    from .pipeline import PipelineError
-    from .synth.io import InputError
-    from .train.backend import BackendError
-    from .train.config import ConfigError
+def _command_of(argv: Sequence[str]) -> str:
+    """The command named in ``argv`` (its first word that is not an option), or "" when there is none (or it is not
+    a command: argparse then lists them)."""
+    word = next((a for a in argv if not a.startswith("-")), "")
+    return word if word in COMMAND_HELP else ""
 
+
+# The errors a command reports as `funrl: error: ...` (exit 2): (module, class). Looked up only in modules already
+# imported (an error of a class can only come from a module that was imported), so main imports none of them.
+_USER_ERRORS = (("funrl_lib.bfcl.data", "BFCLDataError"), ("funrl_lib.synth.io", "InputError"),
+                ("funrl_lib.train.config", "ConfigError"), ("funrl_lib.pipeline", "PipelineError"),
+                ("funrl_lib.train.backend", "BackendError"))
+
+
+def _is_user_error(e: BaseException) -> bool:
+    classes = tuple(getattr(sys.modules[m], n) for m, n in _USER_ERRORS if m in sys.modules)
+    return bool(classes) and isinstance(e, classes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(only=_command_of(argv)).parse_args(argv)
     try:
-        if args.command == "bfcl":
-            if args.bfcl_command == "generate":
-                from .bfcl.generate import run_cli as run_generate
-                return run_generate(args)
-            if args.bfcl_command == "evaluate":
-                return _bfcl_evaluate(args)
-            return _bfcl_score(args) if args.bfcl_command == "score" else _bfcl_info(args)
-        if args.command == "decode":
-            return _decode(args)
-        if args.command == "pool":
-            from .synth.api_pool import run_pool
-            return run_pool(args)
-        if args.command == "dialogs":
-            from .synth.dialogs import run_dialogs
-            return run_dialogs(args)
-        if args.command == "verify":
-            from .synth.verify import run_verify
-            return run_verify(args)
-        if args.command == "export":
-            return _export(args)
-        if args.command in ("sft", "train", "plot"):
-            from .train.run import run_cli
-            return run_cli(args)
-        if args.command == "study":
-            from .study import run_study
-            summary = run_study(args.config, [int(x) for x in args.seeds.split(",")], args.out,
-                                overrides=args.overrides, heldout_limit=args.heldout_limit,
-                                bfcl_per_category=args.bfcl_per_category, bfcl_categories=args.bfcl_categories,
-                                max_new_tokens=args.max_new_tokens, arms=args.arms)
-            print(f"wrote {args.out}/report.md, summary.json, study.png, results.jsonl")
-            for arm, s in summary.items():
-                m = s["metrics"].get("heldout/answer_ok")
-                if m:
-                    print(f"{arm:5} held-out exact-call accuracy {100 * m['mean']:.1f} ± {100 * m['ci95']:.1f}% "
-                          f"(n={m['n']} seeds)")
-            return 0
-        if args.command == "demo":
-            from .pipeline import run_pipeline
-            report = run_pipeline(args.config, args.out, overrides=args.overrides, smoke=args.smoke,
-                                  corrupt_rate=args.corrupt_rate, heldout_limit=args.heldout_limit,
-                                  bfcl_per_category=args.bfcl_per_category, bfcl_categories=args.bfcl_categories,
-                                  max_new_tokens=args.max_new_tokens, force=args.force)
-            print(f"report: {report}")
-            return 0
-        if args.command == "tour":
-            from .demo import run_demo
-            return run_demo(args.out, data_dir=args.data_dir)
-    except (BFCLDataError, InputError, ConfigError, PipelineError, BackendError) as e:
-        print(f"funrl: error: {e}", file=sys.stderr)
-        return 2
+        return _run(args)
     except KeyboardInterrupt:
         print("funrl: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if _is_user_error(e):
+            print(f"funrl: error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "bfcl":
+        if args.bfcl_command == "generate":
+            from .bfcl.generate import run_cli as run_generate
+            return run_generate(args)
+        if args.bfcl_command == "evaluate":
+            return _bfcl_evaluate(args)
+        return _bfcl_score(args) if args.bfcl_command == "score" else _bfcl_info(args)
+    if args.command == "decode":
+        return _decode(args)
+    if args.command == "pool":
+        from .synth.api_pool import run_pool
+        return run_pool(args)
+    if args.command == "dialogs":
+        from .synth.dialogs import run_dialogs
+        return run_dialogs(args)
+    if args.command == "verify":
+        from .synth.verify import run_verify
+        return run_verify(args)
+    if args.command == "export":
+        return _export(args)
+    if args.command in ("sft", "train", "plot"):
+        from .train.run import run_cli
+        return run_cli(args)
+    if args.command == "study":
+        from .study import run_study
+        summary = run_study(args.config, [int(x) for x in args.seeds.split(",")], args.out,
+                            overrides=args.overrides, heldout_limit=args.heldout_limit,
+                            bfcl_per_category=args.bfcl_per_category, bfcl_categories=args.bfcl_categories,
+                            max_new_tokens=args.max_new_tokens, arms=args.arms)
+        print(f"wrote {args.out}/report.md, summary.json, study.png, results.jsonl")
+        for arm, s in summary.items():
+            m = s["metrics"].get("heldout/answer_ok")
+            if m:
+                print(f"{arm:5} held-out exact-call accuracy {100 * m['mean']:.1f} ± {100 * m['ci95']:.1f}% "
+                      f"(n={m['n']} seeds)")
+        return 0
+    if args.command == "demo":
+        from .pipeline import run_pipeline
+        report = run_pipeline(args.config, args.out, overrides=args.overrides, smoke=args.smoke,
+                              corrupt_rate=args.corrupt_rate, heldout_limit=args.heldout_limit,
+                              bfcl_per_category=args.bfcl_per_category, bfcl_categories=args.bfcl_categories,
+                              max_new_tokens=args.max_new_tokens, force=args.force)
+        print(f"report: {report}")
+        return 0
+    if args.command == "tour":
+        from .demo import run_demo
+        return run_demo(args.out, data_dir=args.data_dir)
     return 2
 
 

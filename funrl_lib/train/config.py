@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from .egpo import EGPOSettings
+from .egpo_settings import EGPOSettings
 from .tiny import TinySettings
 
 __all__ = ["SMOKE_OVERRIDES", "Config", "ConfigError", "DataSettings", "GRPOSettings", "LoraSettings", "ModelSettings", "SFTSettings",
@@ -281,7 +281,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
 }
 
 
-def _check_ranges(cfg: Config, lines: dict[str, int], path: str, overridden: set[str]) -> None:
+def _check_ranges(cfg: Config, lines: dict[str, int], path: str, overridden: dict[str, str]) -> None:
     """Each field of :data:`_RANGES` within its range, else :class:`ConfigError` naming ``FILE:LINE`` (or the
     ``--set`` that gave it) and the field."""
     for dotted, (ok, what) in _RANGES.items():
@@ -292,7 +292,10 @@ def _check_ranges(cfg: Config, lines: dict[str, int], path: str, overridden: set
             continue
         if value != value or not ok(value):  # NaN is in no range
             if dotted in overridden:
-                raise ConfigError(f"--set {dotted}={value!r}: must be {what}")
+                raise ConfigError(f"--set {overridden[dotted]}: must be {what}")
+            given = _given_by(dotted, overridden)  # a section given whole: --set 'grpo={beta: -1}'
+            if given is not None:
+                raise ConfigError(f"--set {given}: {dotted}: must be {what}, got {value!r}")
             where = f"{path}:{lines[dotted]}" if dotted in lines else path
             raise ConfigError(f"{where}: {dotted}: must be {what}, got {value!r}")
 
@@ -323,8 +326,24 @@ def _check_type(value: Any, tp: Any) -> bool:
     return isinstance(value, tp)
 
 
-def _build(cls: type, data: Any, where: str, lines: dict[str, int], path: str) -> Any:
+def _given_by(dotted: str, overridden: dict[str, str]) -> str | None:
+    """The ``--set KEY=VALUE`` (as typed) that gave field ``dotted`` or a section holding it, or None."""
+    parts = dotted.split(".")
+    for k in range(len(parts), 0, -1):
+        item = overridden.get(".".join(parts[:k]))
+        if item is not None:
+            return item
+    return None
+
+
+def _build(cls: type, data: Any, where: str, lines: dict[str, int], path: str,
+           overridden: dict[str, str] | None = None) -> Any:
+    overridden = overridden or {}
+
     def loc(key: str) -> str:
+        given = _given_by(key, overridden) if key else None
+        if given is not None:
+            return f"--set {given}"
         line = lines.get(key)
         return f"{path}:{line}" if line else path
 
@@ -339,7 +358,7 @@ def _build(cls: type, data: Any, where: str, lines: dict[str, int], path: str) -
             raise ConfigError(f"{loc(dotted)}: {dotted}: unknown field (known: {', '.join(sorted(names))})")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
-            kwargs[key] = _build(tp, value if value is not None else {}, dotted, lines, path)
+            kwargs[key] = _build(tp, value if value is not None else {}, dotted, lines, path, overridden)
             continue
         if tp is float and isinstance(value, str):  # YAML reads 1e-6 as a string
             try:
@@ -352,7 +371,11 @@ def _build(cls: type, data: Any, where: str, lines: dict[str, int], path: str) -
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:
-        raise ConfigError(f"{loc(where)}: {where or 'config'}: {e}") from None
+        # a check across the section's fields: blame the --set of the field the message names, if one gave it
+        named = [k for k in kwargs if str(e).startswith(f"{k} ") or f" {k} " in f" {e} "]
+        given = next((g for k in named if (g := _given_by(f"{where}.{k}" if where else k, overridden))), None)
+        where_ = f"--set {given}" if given is not None else loc(where)
+        raise ConfigError(f"{where_}: {where or 'config'}: {e}") from None
 
 
 def _set(data: dict, dotted: str, value: Any) -> None:
@@ -369,7 +392,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     values: ``grpo.max_steps=4``, ``report_to=[tensorboard]``)."""
     data: dict[str, Any] = {}
     lines: dict[str, int] = {}
-    overridden: set[str] = set()
+    overridden: dict[str, str] = {}  # dotted key -> the --set KEY=VALUE that gave it, as typed
     where = "<defaults>"
     if path is not None:
         where = str(path)
@@ -397,7 +420,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             value = raw
         _set(data, key.strip(), value)
         lines.pop(key.strip(), None)
-        overridden.add(key.strip())
-    cfg = _build(Config, data, "", lines, where)
+        overridden[key.strip()] = item
+    cfg = _build(Config, data, "", lines, where, overridden)
     _check_ranges(cfg, lines, where, overridden)
     return cfg
