@@ -92,6 +92,7 @@ FC_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_fc_parity"
 REAL_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_real"
 JAVA_JS_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_java_js_parity"
 AGENTIC_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_agentic_parity"
+FS_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_format_sensitivity_parity"
 BFCL_EVAL = "bfcl-eval==2026.3.23"
 PROBE_MODEL = "meta-llama/Llama-3.1-8B-Instruct"  # registered prompt-mode OSS handler: default decode_ast
 FC_PROBE_MODEL = "Qwen/Qwen3-0.6B-FC"  # registered FC model: QwenFCHandler, underscore_to_dot False
@@ -242,7 +243,7 @@ def official_verdict(eval_runner, handler, category, prompt_entry, ground_truth,
 
 
 def cli_check(category: str, label: str, results: list[dict], work: Path, model: str = PROBE_MODEL,
-              partial: bool = False) -> dict:
+              partial: bool = False, header: bool = False) -> dict:
     """Score ``results`` with the official ``bfcl evaluate`` CLI and compare accuracy with the harness; returns the
     official counts."""
     import shutil
@@ -272,6 +273,8 @@ def cli_check(category: str, label: str, results: list[dict], work: Path, model:
         raise SystemExit(f"{category}/{label}: bfcl evaluate says {summary['correct_count']}/"
                          f"{summary['total_count']}, the harness {expected}/{len(results)}")
     print(f"  bfcl evaluate agrees on {category}/{label}: {expected}/{len(results)}", flush=True)
+    if header:  # the whole score-file header (format sensitivity: accuracy per configuration, max delta, ...)
+        return summary
     return {"correct": summary["correct_count"], "total": summary["total_count"]}
 
 
@@ -487,6 +490,69 @@ def run_inner_agentic(args: argparse.Namespace) -> int:
                              kept_of=kept_of)
 
 
+def run_inner_format_sensitivity(args: argparse.Namespace) -> int:
+    """Format sensitivity: every output of funrl_lib.bfcl.format_sensitivity_mutations for each of the 5,200 ids,
+    scored as ``format_sensitivity_runner`` scores it (the configuration's return format and tool-call tag, the
+    original id as the checker's category), prompt mode only (BFCL skips FC models); the gold and probe files are
+    scored by ``bfcl evaluate`` too and its score-file header (per-configuration accuracy, max delta, variance, std)
+    is kept in the fixture header."""
+    _setup_inner(args)
+    import importlib.metadata
+
+    from bfcl_eval.constants.enums import Language, ReturnFormat
+    from bfcl_eval.eval_checker import eval_runner
+    from bfcl_eval.model_handler.utils import parse_prompt_variation_params
+    from bfcl_eval.utils import load_dataset_entry, load_ground_truth_entry
+
+    from funrl_lib.bfcl.format_sensitivity import load_format_sensitivity
+    from funrl_lib.bfcl.format_sensitivity_mutations import FS_MUTATIONS_VERSION, format_sensitivity_mutations
+    from funrl_lib.bfcl.mutations import mutations_digest
+
+    category = "format_sensitivity"
+    started = time.time()
+    handler = eval_runner.get_handler(PROBE_MODEL)
+    prompts = load_dataset_entry(category, include_prereq=False, include_language_specific_hint=False)
+    answers = load_ground_truth_entry(category)
+    entries = load_format_sensitivity()
+    assert [e["id"] for e in prompts] == list(entries), "funrl's format-sensitivity ids differ from BFCL's"
+    error_types: list[str] = []
+    lines, gold, probe = [], [], []
+    counts = {"rows": 0, "valid": 0}
+    for n, ((entry_id, entry), prompt, answer) in enumerate(zip(entries.items(), prompts, answers)):
+        ret, tag, *_ = parse_prompt_variation_params(entry_id.split(":")[1])
+        items = format_sensitivity_mutations(entry)
+        verdicts = []
+        for _, text in items:
+            try:
+                out = eval_runner._evaluate_single_ast_entry(handler, entry_id, text, answer["ground_truth"],
+                                                             dict(prompt), PROBE_MODEL.replace("/", "_"), category,
+                                                             language=Language.PYTHON,
+                                                             return_format=ReturnFormat(ret), has_tool_call_tag=tag)
+                verdicts.append((bool(out["valid"]), None if out["valid"] else out["error_type"]))
+            except Exception as e:  # the official evaluation would abort on this row
+                verdicts.append((False, f"checker_error:{type(e).__name__}"))
+        codes = _codes(verdicts, error_types)
+        lines.append({"id": entry_id, "digest": mutations_digest(items), "v": codes})
+        counts["rows"] += len(codes)
+        counts["valid"] += codes.count(0)
+        k = n % len(items)
+        gold.append({"id": entry_id, "result": items[0][1], "_valid": codes[0] == 0})
+        probe.append({"id": entry_id, "result": items[k][1], "_valid": codes[k] == 0})
+    cli = {}
+    if not args.skip_cli_check:
+        for label, results in (("gold", gold), ("probe", probe)):
+            cli[label] = cli_check(category, label, results, Path(args.work), header=True)
+    header = {"category": category, "bfcl_eval": importlib.metadata.version("bfcl-eval"),
+              "python": platform.python_version(), "fs_mutations_version": FS_MUTATIONS_VERSION,
+              "probe_model": PROBE_MODEL, "created": time.strftime("%Y-%m-%d"), "entries": len(lines), **counts,
+              "cli": cli, "error_types": error_types}
+    path = Path(args.out) / f"{category}.jsonl.gz"
+    _write_fixture(path, header, lines)
+    print(f"{category:24s} {len(lines):5d} ids {counts['rows']:7d} rows {counts['valid']:7d} valid "
+          f"({time.time() - started:.1f}s) -> {path}", flush=True)
+    return 0
+
+
 def run_inner_results(args: argparse.Namespace) -> int:
     """Official verdicts on the lines of real result files (one model folder), stored with the texts."""
     _setup_inner(args)
@@ -562,6 +628,7 @@ def run_inner_results(args: argparse.Namespace) -> int:
 EXTRA_KINDS = {
     "java_js": ("run_inner_java_js", JAVA_JS_FIXTURES, JAVA_JS),
     "agentic": ("run_inner_agentic", AGENTIC_FIXTURES, AGENTIC),
+    "format_sensitivity": ("run_inner_format_sensitivity", FS_FIXTURES, ["format_sensitivity"]),
 }
 
 
@@ -578,6 +645,9 @@ def main() -> int:
                                                                "funrl_lib.bfcl.java_js_mutations, prompt and FC mode")
     parser.add_argument("--agentic", action="store_true", help="web search and memory: the results of "
                                                                 "funrl_lib.bfcl.agentic_mutations, prompt and FC mode")
+    parser.add_argument("--format-sensitivity", action="store_true",
+                        help="format sensitivity: the outputs of funrl_lib.bfcl.format_sensitivity_mutations for "
+                             "its 5,200 ids, with bfcl evaluate's summary (max delta)")
     parser.add_argument("--from-results", metavar="DIR", help="record the official verdicts on the result files of "
                                                               "one model folder (-FC: FC decoding) as a fixture")
     parser.add_argument("--name", help="--from-results: fixture folder name (default: the model folder's name)")

@@ -57,6 +57,8 @@ from .data import (JAVA_JS_CATEGORIES, OTHER_CATEGORIES, SUPPORTED_CATEGORIES, V
                    load_category)
 from .multi_turn import MULTI_TURN_CATEGORIES, score_multi_turn_file
 from .agentic import score_agentic_file
+from .format_sensitivity import CATEGORY as FS_CATEGORY
+from .format_sensitivity import format_sensitivity_summary, score_format_sensitivity_file
 from .board import BOARD_COLUMNS, BOARD_LABEL, CATEGORY_SIZES, OVERALL_WEIGHTS, board_percent, board_scores
 from .published import PUBLISHED
 from .score import FC_SUFFIX, ScoreReport, is_fc_model_name, score_results_file, write_verdicts
@@ -237,6 +239,7 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
     files = find_result_files(results_dir)
     data = find_data_dir(data_dir)
     categories, reports, problems, not_scored = {}, {}, [], {}
+    format_sensitivity: dict[str, Any] | None = None
     notes: list[str] = []
     for category, path in files.items():
         folder = model_folder(path)
@@ -258,6 +261,13 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
                                         fc=file_fc)
         elif category in AGENTIC:  # string matching only (.agentic): no network, no model
             report = score_agentic_file(category, path, data_dir=data, strip_thinking=strip_thinking, fc=file_fc)
+        elif category == FS_CATEGORY and file_fc:
+            not_scored[category] = (f"{path}: format sensitivity of an FC model ({folder.name!r} ends in "
+                                    f"{FC_SUFFIX!r}): BFCL measures it for prompt models only")
+            continue
+        elif category == FS_CATEGORY:  # non-scoring: reported beside the board, never in the Overall
+            report = score_format_sensitivity_file(path, data_dir=data)
+            format_sensitivity = format_sensitivity_summary(report)
         else:
             why = ("memory warm-up dialogue results (the prerequisite conversations): not scored, as in BFCL"
                    if category.endswith("_prereq") and category[:-len("_prereq")] in AGENTIC
@@ -277,6 +287,7 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
                "overall": summaries["overall"], "board": summaries["board"], "strip_think": strip_thinking,
                "decoding": {**decoding, "notes": decoding_notes}, "notes": notes,
                "categories": categories, "summaries": summaries["summaries"],
+               "format_sensitivity": format_sensitivity,
                "not_evaluated": [c for c in every if c not in categories],
                "found_but_not_scored": not_scored, "problems": problems}
     return summary, reports
@@ -329,6 +340,11 @@ def markdown(summary: dict[str, Any], label: str = "this model") -> str:
     lines += ["", "## The board's columns", "", "Computed as the official evaluator writes data_overall.csv: "
               "categories not run count as 0 in the averages; N/A where the board shows N/A.", ""]
     lines += board_table(summary)
+    fs = summary.get("format_sensitivity")
+    if fs:
+        lines += ["", f"Format sensitivity (non-scoring; BFCL's max delta between its {fs['configs_total']} prompt "
+                      f"configurations): max delta {fs['accuracy_max_delta']}, std {fs['accuracy_std']} "
+                      f"({fs['configs_present']} configurations present)."]
     lines += ["", "## Categories", "", "| category | accuracy (%) | correct | scored | entries | complete | decoding |",
               "|---|---|---|---|---|---|---|"]
     for c, r in summary["categories"].items():
