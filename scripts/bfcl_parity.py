@@ -70,8 +70,18 @@ memory categories, scored by ``eval_runner._evaluate_single_agentic_entry`` in p
 QwenFCHandler's generation keeps it), fixtures and ``bfcl evaluate`` cross-check as for ``--java-js`` (result files in
 BFCL's ``agentic/`` and ``agentic/memory/<backend>/`` folders). ``tests/test_bfcl_agentic_parity.py`` asserts them.
 
-Recorded (2026-12-05): ``python scripts/bfcl_parity.py --fc`` with the venv made by this script; ``--java-js`` and
-``--agentic`` (2026-12-06) likewise.
+**Format sensitivity** (``--format-sensitivity``): the outputs of
+:mod:`funrl_lib.bfcl.format_sensitivity_mutations` for each of the 5,200 ids, scored as ``format_sensitivity_runner``
+scores them (prompt mode only, as BFCL); the gold and probe files' official score-file headers (per-configuration
+accuracy, max delta, variance, std) are kept. ``tests/test_bfcl_format_sensitivity.py``.
+
+**The board** (``--board``): the result sets of :mod:`funrl_lib.bfcl.board_results` (every scoring category plus
+format sensitivity; and a subset), each scored by the official ``bfcl evaluate --test-category all`` as one model;
+its ``data_overall.csv`` row and per-category counts are kept in ``tests/fixtures/bfcl_board_parity/<scenario>.json``.
+``tests/test_bfcl_board_parity.py`` asserts ``funrl bfcl evaluate`` prints the same 27 score columns.
+
+Recorded (2026-12-05): ``python scripts/bfcl_parity.py --fc`` with the venv made by this script; ``--java-js``,
+``--agentic``, ``--format-sensitivity`` and ``--board`` (2026-12-06) likewise.
 """
 
 from __future__ import annotations
@@ -93,6 +103,7 @@ REAL_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_real"
 JAVA_JS_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_java_js_parity"
 AGENTIC_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_agentic_parity"
 FS_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_format_sensitivity_parity"
+BOARD_FIXTURES = REPO / "tests" / "fixtures" / "bfcl_board_parity"
 BFCL_EVAL = "bfcl-eval==2026.3.23"
 PROBE_MODEL = "meta-llama/Llama-3.1-8B-Instruct"  # registered prompt-mode OSS handler: default decode_ast
 FC_PROBE_MODEL = "Qwen/Qwen3-0.6B-FC"  # registered FC model: QwenFCHandler, underscore_to_dot False
@@ -553,6 +564,51 @@ def run_inner_format_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_inner_board(args: argparse.Namespace) -> int:
+    """The board's summary numbers: the result sets of funrl_lib.bfcl.board_results (every scoring category, and a
+    subset where the others are not run), scored by the official ``bfcl evaluate`` as one model; its
+    ``data_overall.csv`` row and per-category counts go to ``<scenario>.json``."""
+    _setup_inner(args)
+    import csv
+    import importlib.metadata
+    import shutil
+
+    from funrl_lib.bfcl.board_results import SCENARIOS, write_board_results
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_dir = PROBE_MODEL.replace("/", "_")
+    for scenario in args.categories:
+        started = time.time()
+        root = Path(args.work) / f"board_{scenario}"
+        shutil.rmtree(root, ignore_errors=True)
+        write_board_results(root / "result" / model_dir, scenario)
+        env = dict(os.environ, BFCL_PROJECT_ROOT=str(root))
+        proc = subprocess.run([sys.executable, "-m", "bfcl_eval", "evaluate", "--model", PROBE_MODEL,
+                               "--test-category", "all", "--result-dir", str(root / "result"), "--score-dir",
+                               str(root / "score")], env=env, capture_output=True, text=True)
+        overall = root / "score" / "data_overall.csv"
+        if proc.returncode != 0 or not overall.exists():
+            raise SystemExit(f"bfcl evaluate failed for the {scenario} board:\n{proc.stdout[-3000:]}\n"
+                             f"{proc.stderr[-3000:]}")
+        with open(overall, newline="") as f:
+            rows = list(csv.reader(f))
+        categories = {}
+        for score_file in sorted((root / "score").rglob("BFCL_v4_*_score.json")):
+            with open(score_file) as f:
+                head = json.loads(f.readline())
+            category = score_file.name[len("BFCL_v4_"):-len("_score.json")]
+            categories[category] = {"correct": head["correct_count"], "total": head["total_count"]}
+        record = {"scenario": scenario, "bfcl_eval": importlib.metadata.version("bfcl-eval"),
+                  "python": platform.python_version(), "probe_model": PROBE_MODEL,
+                  "created": time.strftime("%Y-%m-%d"), "categories_present": list(SCENARIOS[scenario]),
+                  "data_overall": dict(zip(rows[0], rows[1])), "categories": categories}
+        (out_dir / f"{scenario}.json").write_text(json.dumps(record, indent=1) + "\n")
+        print(f"board {scenario}: Overall {record['data_overall']['Overall Acc']} over {len(categories)} categories "
+              f"({time.time() - started:.1f}s) -> {out_dir / (scenario + '.json')}", flush=True)
+    return 0
+
+
 def run_inner_results(args: argparse.Namespace) -> int:
     """Official verdicts on the lines of real result files (one model folder), stored with the texts."""
     _setup_inner(args)
@@ -629,6 +685,7 @@ EXTRA_KINDS = {
     "java_js": ("run_inner_java_js", JAVA_JS_FIXTURES, JAVA_JS),
     "agentic": ("run_inner_agentic", AGENTIC_FIXTURES, AGENTIC),
     "format_sensitivity": ("run_inner_format_sensitivity", FS_FIXTURES, ["format_sensitivity"]),
+    "board": ("run_inner_board", BOARD_FIXTURES, ["all", "subset"]),
 }
 
 
@@ -648,6 +705,9 @@ def main() -> int:
     parser.add_argument("--format-sensitivity", action="store_true",
                         help="format sensitivity: the outputs of funrl_lib.bfcl.format_sensitivity_mutations for "
                              "its 5,200 ids, with bfcl evaluate's summary (max delta)")
+    parser.add_argument("--board", action="store_true",
+                        help="the board's summary numbers (data_overall.csv) of funrl_lib.bfcl.board_results' "
+                             "result sets, scored by the official bfcl evaluate; --categories names scenarios")
     parser.add_argument("--from-results", metavar="DIR", help="record the official verdicts on the result files of "
                                                               "one model folder (-FC: FC decoding) as a fixture")
     parser.add_argument("--name", help="--from-results: fixture folder name (default: the model folder's name)")

@@ -22,8 +22,9 @@ Irrelevance, Relevance and each category) show "N/A" when a category they use wa
 
 Percentages on the board are ``"{:.2f}%".format(accuracy * 100)``; :func:`board_percent` does the same.
 Parity: tests/test_bfcl_board.py checks the formula on hand-computed numbers and on the published composition of
-leaderboard models; tests/test_bfcl_agentic_parity.py compares whole ``data_overall.csv`` rows written by the
-official ``bfcl evaluate`` (fixtures of scripts/bfcl_parity.py ``--board``).
+leaderboard models; tests/test_bfcl_board_parity.py compares every score column of ``data_overall.csv`` written by
+the official ``bfcl evaluate`` on result sets covering all categories and a subset (fixtures of
+scripts/bfcl_parity.py ``--board``).
 """
 
 from __future__ import annotations

@@ -3,8 +3,12 @@
 Result files are found anywhere under ``--results`` by their BFCL names (``BFCL_v4_<category>_result.json``, one
 ``{"id", "result"}`` per line; the layout ``<model>/<group>/...`` of ``bfcl generate`` and ``funrl bfcl generate``
 works, so does a flat folder). Each single-turn category present is scored with funrl's checker (:mod:`.score`, the
-engine of ``funrl bfcl score``, parity-tested against the official checker); each multi-turn category with BFCL's
-own executable backends and official multi-turn checker (:mod:`.multi_turn`). Written to ``--out``:
+engine of ``funrl bfcl score``, parity-tested against the official checker; Java/JavaScript: :mod:`.java_js`);
+each multi-turn category with BFCL's own executable backends and official multi-turn checker (:mod:`.multi_turn`);
+the agentic ones (web search, memory) by BFCL's answer matching (:mod:`.agentic`); format sensitivity with its
+official summary, reported beside the board and never in the Overall (:mod:`.format_sensitivity`). Every one of
+these, and the board's numbers, is held to the official evaluator by parity fixtures (scripts/bfcl_parity.py).
+Written to ``--out``:
 
 ``summary.json``
     ``{"categories": {CAT: {"accuracy", "correct", "total", "category_size", "missing", "complete", "decoding",
@@ -63,7 +67,7 @@ from .board import BOARD_COLUMNS, BOARD_LABEL, CATEGORY_SIZES, OVERALL_WEIGHTS, 
 from .published import PUBLISHED
 from .score import FC_SUFFIX, ScoreReport, is_fc_model_name, score_results_file, write_verdicts
 
-__all__ = ["FC_NOTE", "EvaluateError", "board_table", "evaluate_results", "find_result_files", "model_folder",
+__all__ = ["FC_NOTE", "EvaluateError", "board_columns", "board_table", "evaluate_results", "find_result_files", "model_folder",
            "overall_lines", "summarise", "write_outputs"]
 
 RESULT_NAME = re.compile(rf"^{VERSION_PREFIX}_(?P<category>[a-z_]+)_result\.json$")
@@ -75,6 +79,9 @@ IRRELEVANCE = ("irrelevance", "live_irrelevance")
 WEB_SEARCH = ("web_search_base", "web_search_no_snippet")
 MEMORY = ("memory_kv", "memory_vector", "memory_rec_sum")
 AGENTIC = WEB_SEARCH + MEMORY
+FS_BOARD_COLUMNS = (("format_sensitivity_max_delta", "accuracy_max_delta"), ("format_sensitivity_std", "accuracy_std"))
+FS_COLUMN_NAMES = {"format_sensitivity_max_delta": "Format Sensitivity Max Delta",
+                   "format_sensitivity_std": "Format Sensitivity Standard Deviation"}
 PRESENT_LABEL = ("over the parts present (the Overall formula renormalised over the components run; NOT comparable "
                  "with leaderboard scores)")
 # Folders of BFCL's result layout between a model's folder and its result files (get_directory_structure_by_category).
@@ -283,6 +290,9 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
     decoding = {mode: cats for mode, cats in decoding.items() if cats}
     decoding_notes = [FC_NOTE] * ("fc" in decoding) + [PROMPT_NOTE] * ("prompt" in decoding)
     summaries = summarise(categories)
+    for key, field in FS_BOARD_COLUMNS:  # data_overall.csv prints these as numbers, not percentages; N/A when absent
+        value = format_sensitivity[field] if format_sensitivity else "N/A"
+        summaries["board"][key] = {"accuracy": None, "display": value}
     summary = {"bfcl_version": VERSION_PREFIX, "results": ", ".join(map(str, _folders(results_dir))),
                "overall": summaries["overall"], "board": summaries["board"], "strip_think": strip_thinking,
                "decoding": {**decoding, "notes": decoding_notes}, "notes": notes,
@@ -311,11 +321,19 @@ def overall_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def board_columns(summary: dict[str, Any]) -> dict[str, str]:
+    """``{data_overall.csv column: value as the board prints it}`` for the score columns."""
+    board = summary["board"]
+    out = {column: board_percent(board[key]["display"]) for key, column in BOARD_COLUMNS}
+    for key, _field in FS_BOARD_COLUMNS:
+        out[FS_COLUMN_NAMES[key]] = str(board.get(key, {}).get("display", "N/A"))
+    return out
+
+
 def board_table(summary: dict[str, Any]) -> list[str]:
     """Markdown rows of the board's summary columns (data_overall.csv), as the board prints them."""
     lines = ["| column (data_overall.csv) | ours, as the board shows it |", "|---|---|"]
-    for key, column in BOARD_COLUMNS:
-        lines.append(f"| {column} | {board_percent(summary['board'][key]['display'])} |")
+    lines += [f"| {column} | {value} |" for column, value in board_columns(summary).items()]
     return lines
 
 
