@@ -43,10 +43,15 @@ bench: setup
 	$(PY) benchmarks/checker_speed.py $(if $(OFFICIAL_VENV),--official-venv $(OFFICIAL_VENV))
 
 # Re-record the official checker's verdicts (builds a throwaway venv with the full bfcl-eval; a few minutes):
-# prompt mode (tests/fixtures/bfcl_parity) and FC mode (QwenFCHandler; tests/fixtures/bfcl_fc_parity).
+# prompt mode (tests/fixtures/bfcl_parity) and FC mode (QwenFCHandler; tests/fixtures/bfcl_fc_parity); Java/JS,
+# agentic, format sensitivity, and the board's data_overall.csv numbers (tests/fixtures/bfcl_*_parity).
 parity: setup
 	$(PY) scripts/bfcl_parity.py
 	$(PY) scripts/bfcl_parity.py --fc
+	$(PY) scripts/bfcl_parity.py --java-js
+	$(PY) scripts/bfcl_parity.py --agentic
+	$(PY) scripts/bfcl_parity.py --format-sensitivity
+	$(PY) scripts/bfcl_parity.py --board
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
