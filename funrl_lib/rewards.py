@@ -20,6 +20,10 @@ these dataset columns:
     :func:`funrl_lib.bfcl.checker.infer_category` picks ``multiple`` for one expected call and ``parallel``
     (order-insensitive) for several.
 
+Neither reward raises on a completion, whatever its text: what does not decode, or what the checker cannot check
+(where the official checker would raise on a malformed answer), scores as a wrong answer. A malformed ground truth is
+a data error, raised for every completion of its row (:func:`parse_ground_truth`).
+
 Both rewards are built by factories so a run can choose the answer format (``"python"``, FunRL's and BFCL's; or
 ``"json"``, ``"hermes"``, ``"auto"``) and whether the chat template pre-fills ``<think>``:
 ``make_funrl_binary(fmt="hermes")``. The module-level :func:`funrl_binary` and :func:`toolrl_graded` are the defaults.
@@ -32,9 +36,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .bfcl.checker import (GroundTruthError, check_calls, decodes_to_calls, infer_category,
+from .bfcl.checker import (CheckerError, GroundTruthError, check_calls, decodes_to_calls, infer_category,
                            possible_answer_from_calls)
-from .calls import Call, DecodeError, decode_calls, parse_completion
+from .calls import Call, DecodeError, decode_calls, parse_completion, short_repr
 from .tools import ToolDef, load_tools
 
 __all__ = ["Judgement", "funrl_binary", "judge_completion", "make_funrl_binary", "make_toolrl_graded", "match_score", "toolrl_correctness",
@@ -54,13 +58,13 @@ def completion_text(completion: Any) -> tuple[str, list[Call] | None]:
     if isinstance(completion, dict):
         completion = [completion]
     texts, calls = [], None
-    for message in completion or []:
+    for message in completion if isinstance(completion, (list, tuple)) else []:
         if not isinstance(message, dict) or message.get("role", "assistant") != "assistant":
             continue
         content = message.get("content")
         if isinstance(content, list):  # multimodal-style parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        texts.append(content or "")
+            content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        texts.append(content if isinstance(content, str) else "")
         if message.get("tool_calls"):
             try:
                 calls = (calls or []) + decode_calls({"tool_calls": message["tool_calls"]}, "openai")
@@ -94,7 +98,8 @@ class _RowCache:
 
 
 def parse_ground_truth(value: Any, tools: Sequence[ToolDef] = ()) -> list:
-    """A ground-truth column value as a BFCL possible answer (see the module docstring for accepted forms)."""
+    """A ground-truth column value as a BFCL possible answer (see the module docstring for accepted forms); raises
+    :class:`~funrl_lib.bfcl.checker.GroundTruthError` (a ``ValueError``) for any other shape, whatever the completion."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -107,7 +112,12 @@ def parse_ground_truth(value: Any, tools: Sequence[ToolDef] = ()) -> list:
         return possible_answer_from_calls(value, tools)
     if not isinstance(value, list) or not all(isinstance(v, dict) and len(v) == 1 for v in value):
         raise GroundTruthError(f"ground_truth must be a BFCL possible-answer list, its JSON, or calls in Python "
-                               f"syntax; got {value!r:.200}")
+                               f"syntax; got {short_repr(value)}")
+    for i, expected in enumerate(value):
+        (name, params), = expected.items()
+        if not isinstance(params, dict) or not all(isinstance(allowed, list) for allowed in params.values()):
+            raise GroundTruthError(f"ground_truth call {i} ({short_repr(name)}): each parameter must map to a list of "
+                                   f"allowed values; got {short_repr(params)}")
     return value
 
 
@@ -138,6 +148,7 @@ class Judgement:
     template_ok: bool
     answer_ok: bool
     has_calls: bool
+    checker_error: str | None = None  # the checker could not check these calls (see CheckerError): answer_ok False
 
 
 def judge_completion(completion: Any, tools: Sequence[ToolDef], truth: list, category: str | None = None, *,
@@ -158,8 +169,11 @@ def judge_completion(completion: Any, tools: Sequence[ToolDef], truth: list, cat
     elif calls is None:
         answer_ok = False
     else:
-        answer_ok = check_calls(tools, calls, truth, category or infer_category(truth),
-                                underscore_to_dot=underscore_to_dot).valid
+        try:
+            answer_ok = check_calls(tools, calls, truth, category or infer_category(truth),
+                                    underscore_to_dot=underscore_to_dot).valid
+        except CheckerError as e:  # where the official checker would raise (a malformed answer met by these calls)
+            return Judgement(bool(parsed.template_ok), False, bool(calls), e.official or type(e).__name__)
     return Judgement(bool(parsed.template_ok), bool(answer_ok), bool(calls))
 
 
@@ -184,7 +198,7 @@ def make_funrl_binary(fmt: str = "python", *, prefilled_think: bool = False, str
         tools_col, truth_col = _column(kwargs, "tools", n), _column(kwargs, "ground_truth", n)
         category_col = _column(kwargs, "category", n)
         cache = _RowCache()
-        rewards, template_ok, decoded = [], 0, 0
+        rewards, template_ok, decoded, unchecked = [], 0, 0, 0
         for completion, tools_value, truth_value, category in zip(completions, tools_col, truth_col, category_col):
             tools = cache.get_tools(tools_value)
             judged = judge_completion(completion, tools, cache.get_truth(truth_value, tools), category, fmt=fmt,
@@ -192,10 +206,13 @@ def make_funrl_binary(fmt: str = "python", *, prefilled_think: bool = False, str
                                       underscore_to_dot=underscore_to_dot)
             template_ok += judged.template_ok
             decoded += judged.has_calls
+            unchecked += judged.checker_error is not None
             rewards.append(1.0 if judged.template_ok and judged.answer_ok else 0.0)
         if n:
             _log(kwargs, "funrl/think_template_ok", template_ok / n)
             _log(kwargs, "funrl/answer_has_calls", decoded / n)
+            if unchecked:  # a malformed ground truth met by these completions (rewarded 0)
+                _log(kwargs, "funrl/checker_errors", unchecked / n)
         return rewards
 
     funrl_binary.__name__ = "funrl_binary"
@@ -247,7 +264,7 @@ def toolrl_correctness(truth: list, calls: Sequence[Call], *, r_max: float = 3.0
             if i in used or call.name != name:
                 continue
             keys = [k for k in call.arguments if k not in optional]
-            values = sum(1.0 for k in must if k in call.arguments and call.arguments[k] in params[k])
+            values = sum(1.0 for k in must if k in call.arguments and _allowed(call.arguments[k], params[k]))
             total = match_score(must, keys) + values
             if total > best:
                 best, best_index = total, i
@@ -255,6 +272,14 @@ def toolrl_correctness(truth: list, calls: Sequence[Call], *, r_max: float = 3.0
             used.add(best_index)
             score += best
     return (r_max - r_min) * score / s_max + r_min
+
+
+def _allowed(value: Any, allowed: Any) -> bool:
+    """``value in allowed``, False where that comparison raises (a malformed answer: allowed values in a string)."""
+    try:
+        return value in allowed
+    except (TypeError, ValueError, RecursionError):
+        return False
 
 
 def make_toolrl_graded(fmt: str = "python", *, prefilled_think: bool = False, r_max: float = 3.0,

@@ -56,7 +56,12 @@ Deliberate differences, none of which can change a verdict on BFCL's data:
   ``checker_error:<ExceptionName>`` and scores the other entries. The parity fixtures record the official
   exception the same way, so such rows still compare.
 * An array parameter without ``items`` is not element-checked (the official code raises KeyError).
-* Arithmetic values are folded without ``eval`` (see :mod:`funrl_lib.calls`).
+* Arithmetic values are folded without ``eval`` (see :mod:`funrl_lib.calls`), and decoding has limits (input size,
+  nesting, integer digits, what arithmetic may build) far beyond any real output; past one an output does not decode.
+* Messages quote values shortened to :data:`funrl_lib.calls.SHORT_REPR_LIMIT` characters (longer than any value in
+  BFCL's data), so a verdict's size is bounded whatever the decoded value.
+
+:func:`check_calls` raises :class:`CheckerError` (a ``ValueError``) and nothing else for inputs it cannot check.
 """
 
 from __future__ import annotations
@@ -64,11 +69,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from ..calls import Call, DecodeError, decode_calls, decode_python, decode_qwen_fc, qwen_fc_response, strip_think
+from ..calls import (Call, DecodeError, decode_calls, decode_python, decode_qwen_fc, qwen_fc_response, short_repr,
+                     short_str, strip_think)
 from ..tools import ToolDef, load_tools
 from .data import AST_CATEGORIES, JAVA_JS_CATEGORIES, RELEVANCE_CATEGORIES, BFCLEntry
 
 __all__ = [
+    "CheckerError",
     "GroundTruthError",
     "Verdict",
     "ground_truth_defects",
@@ -87,8 +94,23 @@ _NESTED_KINDS = ("array", "tuple")
 _STRIP = str.maketrans("", "", " ,./-_*^")
 
 
-class GroundTruthError(ValueError):
+class CheckerError(ValueError):
+    """:func:`check_calls` cannot check these inputs: functions, calls, possible answer or category of the wrong type
+    or shape. ``official`` names the exception the official checker raises at the same point (``"TypeError"``,
+    ``"KeyError"``, ...; :func:`score_entry` records it as ``checker_error:<official>``), ``None`` where funrl refused
+    the input before checking. The message is bounded (values are shortened, see
+    :func:`funrl_lib.calls.short_repr`). A ``ValueError``, so handlers of bad data keep catching it."""
+
+    def __init__(self, message: str, official: str | None = None):
+        super().__init__(message)
+        self.official = official
+
+
+class GroundTruthError(CheckerError):
     """The ground truth names a function that is not among the functions offered (a data error, not a model error)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "GroundTruthError")
 
 
 @dataclass
@@ -152,20 +174,20 @@ def _type_check(param: str, value: Any, possible_answer: list, spelling: Any, ex
                 return True, is_variable, None
         failure = _fail("type_error:nested", f"Nested type checking failed for parameter {param!r}. Expected outer "
                                              f"type {spelling} with inner type {nested.__name__}. "
-                                             f"Parameter value: {value!r}.")
+                                             f"Parameter value: {short_repr(value)}.")
     if pa_type is not None and type(value) == pa_type:
         # The official code returns its running result here: still invalid if the nested check failed.
         return (failure is None), True, failure
     return False, False, _fail("type_error:simple", f"Incorrect type for parameter {param!r}. Expected type "
                                                     f"{spelling}, got {type(value).__name__}. Parameter value: "
-                                                    f"{value!r}.")
+                                                    f"{short_repr(value)}.")
 
 
 def _string_check(param: str, value: str, possible_answer: list) -> Verdict:
     allowed = [standardize_string(a) for a in possible_answer if type(a) == str]
     if standardize_string(value) not in allowed:
-        return _fail("value_error:string", f"Invalid value for parameter {param!r}: {value!r}. Expected one of "
-                                           f"{possible_answer}. Case insensitive.")
+        return _fail("value_error:string", f"Invalid value for parameter {param!r}: {short_repr(value)}. Expected "
+                                           f"one of {short_str(possible_answer)}. Case insensitive.")
     return _OK
 
 
@@ -178,8 +200,8 @@ def _list_check(param: str, value: list, possible_answer: list) -> Verdict:
     model = [standardize_string(v) if type(v) == str else v for v in value]
     allowed = [_standardize_items(possible_answer[i]) for i in range(len(possible_answer))]
     if model not in allowed:
-        return _fail("value_error:list/tuple", f"Invalid value for parameter {param!r}: {value!r}. Expected one of "
-                                               f"{possible_answer}.")
+        return _fail("value_error:list/tuple", f"Invalid value for parameter {param!r}: {short_repr(value)}. "
+                                               f"Expected one of {short_str(possible_answer)}.")
     return _OK
 
 
@@ -192,19 +214,19 @@ def _dict_check(param: str, value: dict, possible_answers: list) -> Verdict:
         flag = True
         for key, val in value.items():
             if key not in possible:
-                result = _fail("value_error:dict_key", f"Unexpected dict key parameter: '{key}'.")
+                result = _fail("value_error:dict_key", f"Unexpected dict key parameter: '{short_str(key)}'.")
                 flag = False
                 break
             standardized = standardize_string(val) if type(val) == str else val
             allowed = _standardize_items(possible[key])
             if standardized not in allowed:
-                result = _fail("value_error:dict_value", f"Invalid value for parameter {key!r}: {val!r}. Expected "
-                                                         f"one of {allowed}.")
+                result = _fail("value_error:dict_value", f"Invalid value for parameter {short_repr(key)}: "
+                                                         f"{short_repr(val)}. Expected one of {short_str(allowed)}.")
                 flag = False
                 break
         for key, val in possible.items():
             if key not in value and "" not in val:
-                result = _fail("value_error:dict_key", f"Missing dict key parameter: '{key}'.")
+                result = _fail("value_error:dict_key", f"Missing dict key parameter: '{short_str(key)}'.")
                 flag = False
                 break
         if flag:
@@ -281,8 +303,8 @@ def _check_one(tool: ToolDef, call: Call, expected: dict, underscore_to_dot: boo
                     return result
                 continue
         if value not in allowed:
-            return _fail("value_error:others", f"Invalid value for parameter {param!r}: {value!r}. Expected one of "
-                                               f"{allowed}.")
+            return _fail("value_error:others", f"Invalid value for parameter {param!r}: {short_repr(value)}. "
+                                               f"Expected one of {short_str(allowed)}.")
 
     for param in possible_answer:
         if param not in params and "" not in possible_answer[param]:
@@ -295,8 +317,8 @@ def _find(tools: Sequence[ToolDef], name: str) -> ToolDef:
     for tool in tools:
         if tool.name == name:
             return tool
-    raise GroundTruthError(f"ground truth calls {name!r}, which is not among the functions offered "
-                           f"({', '.join(t.name for t in tools)})")
+    raise GroundTruthError(f"ground truth calls {short_repr(name)}, which is not among the functions offered "
+                           f"({short_str(', '.join(str(t.name) for t in tools))})")
 
 
 def check_calls(functions: Sequence[ToolDef | dict] | str, calls: Sequence[Call], possible_answer: list,
@@ -304,9 +326,29 @@ def check_calls(functions: Sequence[ToolDef | dict] | str, calls: Sequence[Call]
     """BFCL's ``ast_checker``: decoded ``calls`` against ``possible_answer`` (``[{name: {param: [allowed]}}]``).
 
     ``category`` picks the checker exactly as BFCL does (by substring: ``parallel``, ``multiple``, else simple); for
-    data of your own use :func:`infer_category`. Raises :class:`GroundTruthError` if the ground truth names a function
-    that is not offered.
+    data of your own use :func:`infer_category`. Returns a verdict wherever the official checker returns one; raises
+    :class:`CheckerError` (a ``ValueError``) and nothing else where it cannot check: :class:`GroundTruthError` if the
+    ground truth names a function that is not offered, a ``CheckerError`` naming the official exception where the
+    official checker raises on a malformed answer or call, or one with ``official=None`` for arguments of the wrong
+    type (a category that is not a string, calls that are not :class:`~funrl_lib.calls.Call` objects). Messages are
+    bounded whatever the size of the values.
     """
+    if not isinstance(category, str):
+        raise CheckerError(f"category must be a string, got {type(category).__name__}")
+    if not isinstance(calls, (list, tuple)) or not all(isinstance(c, Call) for c in calls):
+        raise CheckerError(f"calls must be a list of Call objects, got {short_repr(calls)}")
+    try:
+        return _check_calls(functions, calls, possible_answer, category, underscore_to_dot)
+    except CheckerError:
+        raise
+    except RecursionError:
+        raise CheckerError("the possible answer or a call is nested too deeply to check", "RecursionError") from None
+    except Exception as e:  # noqa: BLE001 - where the official checker raises too (see the module docstring)
+        raise CheckerError(f"{type(e).__name__}: {short_str(str(e))}", type(e).__name__) from e
+
+
+def _check_calls(functions: Sequence[ToolDef | dict] | str, calls: Sequence[Call], possible_answer: list,
+                 category: str, underscore_to_dot: bool) -> Verdict:
     tools = functions if _all_tooldefs(functions) else load_tools(functions)
     if "parallel" in category:
         if len(calls) != len(possible_answer):
@@ -398,8 +440,15 @@ def score_entry(entry: BFCLEntry, output: Any, *, strip_thinking: bool = False,
     try:
         return check_calls(entry.functions, calls, entry.possible_answer or [], category,
                            underscore_to_dot=underscore_to_dot)
-    except Exception as e:  # the official evaluator would abort here; see the module docstring
-        return _fail(f"checker_error:{type(e).__name__}", f"the official checker raises here: {e}")
+    except CheckerError as e:  # the official evaluator would abort here; see the module docstring
+        return _fail(f"checker_error:{e.official or type(e).__name__}", f"the official checker raises here: "
+                                                                          f"{_cause(e)}")
+
+
+def _cause(error: CheckerError) -> str:
+    """The message of the official exception a CheckerError stands for (as the verdicts have always shown it)."""
+    cause = error.__cause__
+    return short_str(str(cause)) if cause is not None and error.official == type(cause).__name__ else str(error)
 
 
 # ---------------------------------------------------------------------------------------------------------------
