@@ -328,16 +328,30 @@ class _PoolIndex:
         # same-domain producer, then any.
         self.consumers: list[tuple[int, str, str]] = []
         tiers: list[list[tuple[int, str, str]]] = [[], [], [], []]
+        # Whether API i has a producer of a slot other than itself (another name), and one in its own domain: from
+        # counts of the producers per slot, per (slot, name), per (slot, domain) and per (slot, domain, name), so
+        # the index takes time linear in the pool (a scan of each slot's producers per consumer was quadratic).
+        # A producer with API i's name is i itself or a namesake; both are excluded, as the dialogs exclude them.
+        by_slot: Counter = Counter()
+        by_slot_name: Counter = Counter()
+        by_slot_domain: Counter = Counter()
+        by_slot_domain_name: Counter = Counter()
+        for slot, entries in producers.items():
+            for j, _ in entries:
+                name, domain = self.names[j], self.apis[j].domain
+                by_slot[slot] += 1
+                by_slot_name[slot, name] += 1
+                by_slot_domain[slot, domain] += 1
+                by_slot_domain_name[slot, domain, name] += 1
         for i, a in enumerate(self.apis):
             for param, slot in a.slots.items():
                 if "." in param or "[" in param or not _is_scalar_node(props[i].get(param)):
                     continue
                 if props[i][param].get("enum"):
                     continue  # a returned value rarely fits an enum; a slot shared with a free field does
-                others = [j for j, _ in producers.get(slot, ()) if j != i and self.names[j] != self.names[i]]
-                if not others:
-                    continue
-                same = any(self.apis[j].domain == a.domain for j in others)
+                if by_slot[slot] - by_slot_name[slot, self.names[i]] <= 0:
+                    continue  # no producer but the API itself (or namesakes)
+                same = by_slot_domain[slot, a.domain] - by_slot_domain_name[slot, a.domain, self.names[i]] > 0
                 required = param in (self.params[i].get("required") or [])
                 tier = (0 if required else 1) if same and slot.endswith("_id") else (2 if same else 3)
                 tiers[tier].append((i, param, slot))
