@@ -614,7 +614,7 @@ def _result_size(op: type, left: Any, left_size: int, right: Any, right_size: in
             raise _too_large_int()
         return 0
     if op is ast.Mod and isinstance(left, (str, bytes)):
-        return _format_size(left, left_size, right, room)
+        return _format_size(left, right, room)
     if isinstance(left, _CONTAINERS) or isinstance(right, _CONTAINERS):
         return left_size + right_size
     return 0
@@ -628,7 +628,7 @@ _MAX_WIDTH_DIGITS = len(str(MAX_BUILT_SIZE))
 _NO_ARG = object()
 
 
-def _format_size(fmt: str | bytes, fmt_size: int, args: Any, room: int) -> int:
+def _format_size(fmt: str | bytes, args: Any, room: int) -> int:
     """Upper bound on ``len(fmt % args)`` (printf-style formatting), or any number above ``room`` once it is known to
     exceed it. Scans the conversion specifiers as Python does (``%(key)``, flags, width and precision: digits or
     ``*`` taken from the arguments, length modifier, conversion) and stops where Python's formatting would raise
