@@ -352,11 +352,13 @@ _EXPORT_KEY = {"toolace": "conversations", "openai": "messages", "bfcl": "questi
 
 def _export(args: argparse.Namespace) -> int:
     """``funrl export``: 0 all records exported; 1 some skipped (each quarantined); 2 nothing usable (an empty
-    input, or no record is a sample), an output that is not an export of this kind, or an unreadable file."""
+    input, or no record is a sample), an output that is not an export of this kind, or an unreadable file. Records
+    are read, converted and written one at a time (``--dataset`` keeps the samples, as a Dataset holds them all)."""
+    import os
     from pathlib import Path
 
-    from .synth.export import export_rows, to_dataset
-    from .synth.io import InputError, Quarantine, check_own_output, write_jsonl
+    from .synth.export import iter_export_rows, to_dataset
+    from .synth.io import InputError, Quarantine, check_own_output, dumps_line
     from .synth.sample import read_samples
 
     key = _EXPORT_KEY[args.to]
@@ -368,25 +370,46 @@ def _export(args: argparse.Namespace) -> int:
         if ds.exists() and (not ds.is_dir() or (any(ds.iterdir()) and not (ds / "state.json").exists())):
             raise InputError("exists and is not a saved dataset; refusing to overwrite it: choose another --dataset "
                              "or remove it", path=ds)
-    samples, bad = [], 0
-    with Quarantine(args.out) as quarantine:
+    kept: list | None = [] if args.dataset else None
+    n_samples = n_rows = bad = 0
+    out = Path(args.out)
+    made = [d for d in (out.parent, *out.parent.parents) if not d.exists()]  # removed again if nothing is written
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")  # renamed over --out at the end: a failed export leaves --out as it was
+
+    def samples(quarantine: Quarantine):
+        nonlocal n_samples, bad
         for _, sample, error in read_samples(args.inp, args.format, quarantine=quarantine):
             if error is not None:
                 print(f"funrl: skipped: {error}", file=sys.stderr)
                 bad += 1
-            else:
-                samples.append(sample)
-    if not samples:
-        why = (f"none of its {bad} records is a sample (--format {args.format})" if bad
-               else "no records: the input is empty")
-        raise InputError(f"{why}; nothing written" + (f" (bad lines: {quarantine.path})" if bad else ""),
-                         path=args.inp)
-    n = write_jsonl(args.out, export_rows(samples, args.to), own=own, what=what)
-    print(f"{len(samples)} samples -> {n} {args.to} rows: {args.out}" + (f" ({bad} records skipped)" if bad else ""))
+                continue
+            n_samples += 1
+            if kept is not None:
+                kept.append(sample)
+            yield sample
+
+    try:
+        with Quarantine(args.out) as quarantine, open(tmp, "w", encoding="utf-8") as f:
+            for row in iter_export_rows(samples(quarantine), args.to):
+                f.write(dumps_line(row) + "\n")
+                n_rows += 1
+        if not n_samples:
+            why = (f"none of its {bad} records is a sample (--format {args.format})" if bad
+                   else "no records: the input is empty")
+            raise InputError(f"{why}; nothing written" + (f" (bad lines: {quarantine.path})" if bad else ""),
+                             path=args.inp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        if not out.exists():
+            for d in made:  # innermost first
+                d.rmdir()
+    print(f"{n_samples} samples -> {n_rows} {args.to} rows: {args.out}" + (f" ({bad} records skipped)" if bad else ""))
     if bad:
         print(f"quarantined: {bad} (see {quarantine.path})")
     if args.dataset:
-        to_dataset(samples, args.to).save_to_disk(args.dataset)
+        to_dataset(kept, args.to).save_to_disk(args.dataset)
         print(f"dataset: {args.dataset}")
     return 1 if bad else 0
 

@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import random
@@ -83,7 +84,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..calls import Call, decode_calls, render_calls
 from ..prompts import tools_json
@@ -97,7 +98,7 @@ from .sample import DIALOG_TYPES, Message, Sample
 __all__ = [
     "BANDS", "BAND_RANGES", "DEFAULT_COMPLEXITY_MIX", "DEFAULT_MIX", "DIALOG_PROMPTS", "MAX_ATTEMPTS",
     "add_dialogs_parser", "agenerate_dialogs", "allocate", "band_of", "complexity", "complexity_parts",
-    "dialog_stats", "format_stats", "generate_dialogs", "load_pool_lenient", "model_loss", "parse_mix",
+    "DialogStats", "dialog_stats", "format_stats", "generate_dialogs", "iter_dialogs", "load_pool_lenient", "model_loss", "parse_mix",
     "run_dialogs", "structure_problem",
 ]
 
@@ -1036,21 +1037,64 @@ def _is_dialog_record(row: Any) -> bool:
 _DIALOGS = "dialogs (funrl dialogs)"
 
 
-def _open_out(out: str | Path, seed: int) -> tuple[JsonlAppender, dict[str, dict]]:
-    app = JsonlAppender(out, keep_rows=True, own=_is_dialog_record, what=_DIALOGS)
-    rows: dict[str, dict] = {}
-    for k, row in enumerate(app.rows):
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-            app.close()
-            raise InputError("not a dialog sample of this generator (no string id)", path=out, line=k + 1)
-        got = (row.get("meta") or {}).get("seed")
-        if got != seed:
-            app.close()
-            raise InputError(f"written with seed {got!r}, this run uses seed {seed}: use another --out (a file "
-                             f"mixing two runs would not be one run's output)", path=out, line=k + 1)
-        rows[row["id"]] = row
-    app.rows = []
-    return app, rows
+class _Existing:
+    """What an earlier run left in ``--out`` (read line by line, not kept): the ids written, the row of the highest
+    id (checked against what this run makes), and the rows themselves, read again one at a time when needed."""
+
+    def __init__(self, path: Path, ids: set, last: dict | None, size: int):
+        self.path, self.ids, self.last, self.size = path, ids, last, size
+        self._rows: Iterator[dict] | None = None
+        self._ahead: dict[str, dict] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.ids)
+
+    def __contains__(self, sid: str) -> bool:
+        return sid in self.ids
+
+    def row(self, sid: str) -> dict:
+        """The row of ``sid``. Rows come in id order in a file this generator wrote, so this reads on from where
+        it stopped; a row met before its turn is held until asked for."""
+        if sid in self._ahead:
+            return self._ahead.pop(sid)
+        if self._rows is None:
+            self._rows = self._read()
+        for row in self._rows:
+            if row["id"] == sid:
+                return row
+            self._ahead[row["id"]] = row
+        raise KeyError(sid)
+
+    def _read(self) -> Iterator[dict]:
+        with open(self.path, "rb") as f:  # only the lines that were there when the run began
+            pos = 0
+            for line in f:
+                pos += len(line)
+                if pos > self.size:
+                    return
+                yield json.loads(line)
+
+
+def _open_out(out: str | Path, seed: int) -> tuple[JsonlAppender, _Existing]:
+    app = JsonlAppender(out, own=_is_dialog_record, what=_DIALOGS)
+    size = Path(out).stat().st_size
+    ids: set[str] = set()
+    last: dict | None = None
+    with open(out, "rb") as f:
+        for k, line in enumerate(f):
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+                app.close()
+                raise InputError("not a dialog sample of this generator (no string id)", path=out, line=k + 1)
+            got = (row.get("meta") or {}).get("seed")
+            if got != seed:
+                app.close()
+                raise InputError(f"written with seed {got!r}, this run uses seed {seed}: use another --out (a file "
+                                 f"mixing two runs would not be one run's output)", path=out, line=k + 1)
+            ids.add(row["id"])
+            if last is None or row["id"] >= last["id"]:  # the highest id (of equal ones, the last line)
+                last = row
+    return app, _Existing(Path(out), ids, last, size)
 
 
 def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
@@ -1075,42 +1119,53 @@ def generate_dialogs(pool: Sequence[ApiRecord], n: int, seed: int = 0, *, mix: A
         return run_sync(agenerate_dialogs(pool, n, seed, mix=mix, complexity_mix=complexity_mix, backend=backend,
                                             out=out, progress=progress, concurrency=concurrency, votes=votes,
                                             quarantined=quarantined))
+    return list(iter_dialogs(pool, n, seed, mix=mix, complexity_mix=complexity_mix, out=out, progress=progress))
+
+
+def iter_dialogs(pool: Sequence[ApiRecord], n: int, seed: int = 0, *, mix: Any = None, complexity_mix: Any = None,
+                 out: str | Path | None = None, progress: bool = True) -> Iterator[Sample]:
+    """The programmatic :func:`generate_dialogs` one sample at a time, in index order: each new sample is on disk
+    (``out``) before it is yielded, and the ones an earlier run wrote are read back from ``out`` as their turn
+    comes, so memory does not grow with ``n``. The checks (``n``, mix, feasibility, resume) run before the first
+    sample."""
     if n < 0:
         raise ValueError("n must be >= 0")
     types, bands = _plan_labels(n, seed, mix, complexity_mix)
     builder = _Builder(pool, seed)
     builder.check_feasible(set(types))
-    app, rows = _open_out(out, seed) if out is not None else (None, {})
-    if rows:
-        _check_resume(builder, rows, types, bands, out, app)
-    samples: list[Sample] = []
-    bar = _progress_bar(n, sum(1 for i in range(n) if _sample_id(i) in rows), progress)
+    app, existing = _open_out(out, seed) if out is not None else (None, None)
+    if existing:
+        _check_resume(builder, existing.last, types, bands, out, app)
+    return _iter_dialogs(builder, n, types, bands, app, existing, progress)
+
+
+def _iter_dialogs(builder: _Builder, n: int, types: list[str], bands: list[str], app: JsonlAppender | None,
+                  existing: _Existing | None, progress: bool) -> Iterator[Sample]:
+    bar = _progress_bar(n, sum(1 for i in range(n) if _sample_id(i) in existing) if existing else 0, progress)
     try:
         for i in range(n):
             sid = _sample_id(i)
-            row = rows.get(sid)
-            if row is not None:
-                samples.append(Sample.from_dict(row))
+            if existing and sid in existing:
+                yield Sample.from_dict(existing.row(sid))
                 continue
             s = builder.make(i, types[i], bands[i])
             if app is not None:
                 app.write(s.to_dict())
-            samples.append(s)
+            yield s
             bar.update(1)
     finally:
         bar.close()
         if app is not None:
             app.close()
-    return samples
 
 
-def _check_resume(builder: _Builder, rows: dict[str, dict], types: list[str], bands: list[str], out: Any,
+def _check_resume(builder: _Builder, last_row: dict, types: list[str], bands: list[str], out: Any,
                   app: JsonlAppender) -> None:
-    """Before appending to an existing file, regenerate its last sample: a file written with another pool, ``n``,
-    mix or complexity mix would not match, and appending to it would not give any one run's output."""
-    last = max(rows)
+    """Before appending to an existing file, regenerate its last sample (the highest id): a file written with another
+    pool, ``n``, mix or complexity mix would not match, and appending to it would not give any one run's output."""
+    last = last_row["id"]
     index = int(last.rsplit("-", 1)[-1]) if re.fullmatch(r"dlg-\d+", last) else -1
-    ok = 0 <= index < len(types) and builder.make(index, types[index], bands[index]).to_dict() == rows[last]
+    ok = 0 <= index < len(types) and builder.make(index, types[index], bands[index]).to_dict() == last_row
     if not ok:
         app.close()
         raise InputError(f"{last} is not what this run generates: the file was written with another pool, --n, "
@@ -1378,15 +1433,15 @@ async def agenerate_dialogs(pool: Sequence[ApiRecord], n: int, seed: int = 0, *,
     builder = _Builder(pool, seed)
     builder.check_feasible(set(types))
     llm = _LLMDialogs(builder, backend, seed, votes)
-    app, rows = _open_out(out, seed) if out is not None else (None, {})
+    app, existing = _open_out(out, seed) if out is not None else (None, None)
     qapp = JsonlAppender(str(out) + ".quarantine.jsonl") if out is not None else None
     done_q = set(qapp.ids) if qapp is not None else set()
     samples: dict[int, Sample] = {}
     todo = []
     for i in range(n):
         sid = _sample_id(i)
-        if sid in rows:
-            samples[i] = Sample.from_dict(rows[sid])
+        if existing and sid in existing:
+            samples[i] = Sample.from_dict(existing.row(sid))
         elif sid not in done_q:
             todo.append(i)
     bar = _progress_bar(n, n - len(todo), progress)
@@ -1490,38 +1545,80 @@ def model_loss(samples: Sequence[Sample], model: Any, tokenizer: Any, *, max_tok
 # Statistics
 # ===============================================================================================================
 
-def dialog_stats(samples: Sequence[Sample]) -> dict[str, Any]:
+class DialogStats:
+    """:func:`dialog_stats` one sample at a time (``add``), in constant memory: the same numbers as over a list."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.types: Counter = Counter()
+        self.target: Counter = Counter()
+        self.realised: Counter = Counter()
+        self.hits = 0
+        self.hist: Counter = Counter()
+        self.score_sum = 0.0
+        self.score_min: float | None = None
+        self.score_max: float | None = None
+        self.per_type: dict[str, list[float]] = {}  # type -> [sum, count], in order of first appearance
+        self.candidates: Counter = Counter()
+        self.calls: Counter = Counter()
+        self.messages: Counter = Counter()
+        self.styles: Counter = Counter()
+        self.domains: set = set()
+        self.attempts_sum = 0
+
+    def add(self, s: Sample) -> None:
+        x = float(s.meta["complexity"]) if "complexity" in s.meta else complexity(s)
+        band = band_of(x)
+        self.n += 1
+        self.types[s.type] += 1
+        self.target[s.meta.get("band")] += 1
+        self.realised[band] += 1
+        self.hits += s.meta.get("band") == band
+        self.hist[min(int(x * 10), 9)] += 1
+        self.score_sum += x
+        self.score_min = x if self.score_min is None else min(self.score_min, x)
+        self.score_max = x if self.score_max is None else max(self.score_max, x)
+        acc = self.per_type.setdefault(s.type, [0.0, 0])
+        acc[0] += x
+        acc[1] += 1
+        self.candidates[len(s.tools)] += 1
+        self.calls[len(s.calls())] += 1
+        self.messages[len(s.messages)] += 1
+        self.styles[s.meta.get("style")] += 1
+        self.domains.add(s.meta.get("domain"))
+        self.attempts_sum += s.meta.get("attempts", 1)
+
+    def result(self) -> dict[str, Any]:
+        n, per_type = self.n, self.per_type
+        order = [t for t in DIALOG_TYPES if t in per_type] + sorted((t for t in per_type if t not in DIALOG_TYPES),
+                                                                    key=str)
+        return {
+            "n": n,
+            "types": {t: self.types[t] for t in DIALOG_TYPES if self.types[t]},
+            "bands": {"target": {b: self.target[b] for b in BANDS}, "realised": {b: self.realised[b] for b in BANDS},
+                      "hit_rate": round(self.hits / n, 4) if n else 0.0},
+            "complexity": {"mean": round(self.score_sum / n, 4) if n else 0.0,
+                           "min": self.score_min if self.score_min is not None else 0.0,
+                           "max": self.score_max if self.score_max is not None else 0.0,
+                           "histogram": {f"{k / 10:.1f}-{(k + 1) / 10:.1f}": self.hist[k] for k in range(10)},
+                           "by_type": {t: round(per_type[t][0] / per_type[t][1], 4) for t in order}},
+            "candidates": dict(sorted(self.candidates.items())),
+            "calls": dict(sorted(self.calls.items())),
+            "messages": dict(sorted(self.messages.items())),
+            "styles": dict(self.styles.most_common()),
+            "domains": len(self.domains),
+            "attempts_mean": round(self.attempts_sum / n, 3) if n else 0.0,
+        }
+
+
+def dialog_stats(samples: Iterable[Sample]) -> dict[str, Any]:
     """Counts for a run: ``types``; ``bands`` (target vs realised band counts and the share landing in its target
     band); ``complexity`` (mean, min, max, a 10-bin histogram, mean per type); distributions of ``candidates``,
     ``calls`` per dialog, ``messages`` per dialog and ``styles``; ``domains`` (distinct) and mean ``attempts``."""
-    n = len(samples)
-    types = Counter(s.type for s in samples)
-    target = Counter(s.meta.get("band") for s in samples)
-    scores = [float(s.meta["complexity"]) if "complexity" in s.meta else complexity(s) for s in samples]
-    realised = Counter(band_of(x) for x in scores)
-    hits = sum(1 for s, x in zip(samples, scores) if s.meta.get("band") == band_of(x))
-    hist = Counter(min(int(x * 10), 9) for x in scores)
-    per_type: dict[str, list[float]] = {}
-    for s, x in zip(samples, scores):
-        per_type.setdefault(s.type, []).append(x)
-    attempts = [s.meta.get("attempts", 1) for s in samples]
-    order = [t for t in DIALOG_TYPES if t in per_type] + sorted((t for t in per_type if t not in DIALOG_TYPES), key=str)
-    return {
-        "n": n,
-        "types": {t: types[t] for t in DIALOG_TYPES if types[t]},
-        "bands": {"target": {b: target[b] for b in BANDS}, "realised": {b: realised[b] for b in BANDS},
-                  "hit_rate": round(hits / n, 4) if n else 0.0},
-        "complexity": {"mean": round(sum(scores) / n, 4) if n else 0.0, "min": min(scores, default=0.0),
-                       "max": max(scores, default=0.0),
-                       "histogram": {f"{k / 10:.1f}-{(k + 1) / 10:.1f}": hist[k] for k in range(10)},
-                       "by_type": {t: round(sum(per_type[t]) / len(per_type[t]), 4) for t in order}},
-        "candidates": dict(sorted(Counter(len(s.tools) for s in samples).items())),
-        "calls": dict(sorted(Counter(len(s.calls()) for s in samples).items())),
-        "messages": dict(sorted(Counter(len(s.messages) for s in samples).items())),
-        "styles": dict(Counter(s.meta.get("style") for s in samples).most_common()),
-        "domains": len({s.meta.get("domain") for s in samples}),
-        "attempts_mean": round(sum(attempts) / n, 3) if n else 0.0,
-    }
+    stats = DialogStats()
+    for s in samples:
+        stats.add(s)
+    return stats.result()
 
 
 def format_stats(stats: dict[str, Any]) -> str:
@@ -1597,7 +1694,14 @@ def add_dialogs_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--backend", default="programmatic", help="programmatic (default, no model), openai or hf")
     p.add_argument("--model", default=None, help="LLM backends: model name (openai) or path / hub id (hf)")
     p.add_argument("--base-url", default=None, help="openai backend: the server (else $FUNRL_OPENAI_BASE_URL)")
-    p.add_argument("--concurrency", type=int, default=32, help="LLM backends: samples in flight (default 32)")
+    p.add_argument("--concurrency", type=int, default=32,
+                   help="LLM backends: samples in flight, and openai requests in flight per endpoint that names "
+                        "none of its own (default 32)")
+    p.add_argument("--endpoint", action="append", default=None, metavar="URL[,concurrency=N]",
+                   help="openai backend: one server of a fleet, repeated for several (instead of --base-url); "
+                        "requests go to the least loaded, and to the others while one is down")
+    p.add_argument("--fleet", default=None, metavar="FILE",
+                   help="openai backend: a fleet file (YAML/JSON: endpoints, model...; else $FUNRL_OPENAI_FLEET)")
     p.add_argument("--votes", type=int, default=3, help="LLM backends: assistant generations that must agree")
     p.add_argument("--out", required=True, help="dialogs JSONL; re-running the same command resumes it")
     p.add_argument("--stats", default=None, help="also write the statistics here (JSON)")
@@ -1607,15 +1711,11 @@ def add_dialogs_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _backend_from_args(args: argparse.Namespace) -> Any:
-    kind = (getattr(args, "backend", None) or "programmatic").lower()
-    if kind in ("programmatic", "none"):
-        return None
-    config: dict[str, Any] = {}
-    if getattr(args, "model", None):
-        config["model"] = args.model
-    if kind == "openai" and getattr(args, "base_url", None):
-        config["base_url"] = args.base_url
-    return _backends().make_backend(kind, **config)
+    # --concurrency reaches the openai backend too (it used to stop at the backend's default of 8 requests)
+    return _backends().backend_from_cli(
+        getattr(args, "backend", None), model=getattr(args, "model", None), base_url=getattr(args, "base_url", None),
+        endpoints=getattr(args, "endpoint", None), fleet=getattr(args, "fleet", None),
+        concurrency=getattr(args, "concurrency", None))
 
 
 def run_dialogs(args: argparse.Namespace) -> int:
@@ -1643,23 +1743,32 @@ def run_dialogs(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         backend = _backend_from_args(args)
-        quarantined: list = []
-        samples = generate_dialogs(pool, args.n, args.seed, mix=mix, complexity_mix=cmix, backend=backend,
-                                   out=args.out, progress=not getattr(args, "no_progress", False),
-                                   concurrency=getattr(args, "concurrency", 32), votes=getattr(args, "votes", 3),
-                                   quarantined=quarantined)
+        progress = not getattr(args, "no_progress", False)
+        acc = DialogStats()
+        if backend is None:  # programmatic: one sample at a time, written, counted and let go
+            samples: Iterable[Sample] = iter_dialogs(pool, args.n, args.seed, mix=mix, complexity_mix=cmix,
+                                                     out=args.out, progress=progress)
+        else:
+            samples = generate_dialogs(pool, args.n, args.seed, mix=mix, complexity_mix=cmix, backend=backend,
+                                       out=args.out, progress=progress, concurrency=getattr(args, "concurrency", 32),
+                                       votes=getattr(args, "votes", 3), quarantined=[])
+        n_pool = len(pool)
+        del pool
+        gc.freeze()  # the pool and its index live to the end: later collections need not walk them again
+        for s in samples:
+            acc.add(s)
     except (ValueError, OSError) as e:  # InputError, PoolError and mix errors are ValueErrors
         print(f"funrl dialogs: error: {e}", file=sys.stderr)
         return 2
     dt = time.perf_counter() - t0
-    stats = dialog_stats(samples)
-    rate = len(samples) / dt if dt > 0 else float("inf")
-    print(f"dialogs: {len(samples)} in {args.out} from {len(pool)} APIs in {dt:.2f} s ({rate:,.0f}/s)")
+    stats = acc.result()
+    rate = acc.n / dt if dt > 0 else float("inf")
+    print(f"dialogs: {acc.n} in {args.out} from {n_pool} APIs in {dt:.2f} s ({rate:,.0f}/s)")
     print(format_stats(stats))
     report_quarantine(args.out)
     if getattr(args, "stats", None):
         write_json(args.stats, stats)
-    if args.n > 0 and not samples:  # every dialog was quarantined: nothing usable was made
+    if args.n > 0 and not acc.n:  # every dialog was quarantined: nothing usable was made
         print(f"funrl dialogs: error: no dialog was made (see {quarantine_path(args.out)})", file=sys.stderr)
         return 2
     return 0

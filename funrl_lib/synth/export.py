@@ -18,7 +18,7 @@ each user turn, so refusals and clarifying questions are targets too), with the 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..bfcl.checker import infer_category, possible_answer_from_calls
 from ..calls import render_completion
@@ -27,8 +27,8 @@ from ..tools import ToolDef
 from .io import write_jsonl
 from .sample import Message, Sample, render_toolace_calls
 
-__all__ = ["EXPORT_FORMATS", "export_rows", "to_bfcl", "to_dataset", "to_openai", "to_toolace", "to_trl",
-           "write_export"]
+__all__ = ["EXPORT_FORMATS", "export_rows", "iter_export_rows", "to_bfcl", "to_dataset", "to_openai", "to_toolace",
+           "to_trl", "write_export"]
 
 
 def to_toolace(sample: Sample) -> list[dict[str, Any]]:
@@ -96,12 +96,20 @@ EXPORT_FORMATS: dict[str, Callable[[Sample], list[dict[str, Any]]]] = {
     "toolace": to_toolace, "openai": to_openai, "bfcl": to_bfcl, "trl": to_trl}
 
 
-def export_rows(samples: Iterable[Sample], fmt: str) -> list[dict[str, Any]]:
+def iter_export_rows(samples: Iterable[Sample], fmt: str) -> Iterator[dict[str, Any]]:
+    """The rows of ``fmt``, one sample at a time (for writing a file of any size in constant memory)."""
     try:
         convert = EXPORT_FORMATS[fmt]
     except KeyError:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}") from None
-    return [row for s in samples for row in convert(s)]
+    for s in samples:
+        yield from convert(s)
+
+
+def export_rows(samples: Iterable[Sample], fmt: str) -> list[dict[str, Any]]:
+    if fmt not in EXPORT_FORMATS:  # raised here, not when the rows are first read
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    return list(iter_export_rows(samples, fmt))
 
 
 def write_export(samples: Iterable[Sample], fmt: str, path: str) -> int:

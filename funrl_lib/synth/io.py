@@ -10,10 +10,12 @@ file is byte-identical to an uninterrupted one.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -63,57 +65,84 @@ def _json_problem(e: Exception) -> str:
 def read_records(path: str | os.PathLike) -> Iterator[Record]:
     """Records of a JSONL file or of a JSON array file (ToolACE ships one), one at a time.
 
-    A blank line is skipped. A JSONL line that is not JSON, or not UTF-8, or holds JSON that Python will not read
-    (an integer of more than 4,300 digits, nesting thousands deep) yields a :class:`Record` with ``error`` (naming
-    ``FILE:LINE``) and ``raw`` set, and reading goes on. A file that cannot be read at all (missing, a directory,
-    a JSON array document that does not parse as a whole) raises :class:`InputError`.
+    A JSONL file is read line by line, so memory does not grow with the file. A blank line is skipped. A JSONL line
+    that is not JSON, or not UTF-8, or holds JSON that Python will not read (an integer of more than 4,300 digits,
+    nesting thousands deep) yields a :class:`Record` with ``error`` (naming ``FILE:LINE``) and ``raw`` set, and
+    reading goes on. A file that cannot be read at all (missing, a directory, a JSON array document that does not
+    parse as a whole) raises :class:`InputError`. A JSON array is one document: it is read whole.
     """
     p = Path(path)
     try:
-        data = p.read_bytes()
+        f = open(p, "rb")
     except FileNotFoundError:
         raise InputError("file not found", path=p) from None
     except IsADirectoryError:
         raise InputError("is a directory, expected a .jsonl or .json file", path=p) from None
     except OSError as e:
         raise InputError(f"cannot read the file: {e.strerror or e}", path=p) from None
+    with f:
+        try:
+            if not f.seekable():  # a pipe (<(...), /dev/stdin): read it whole, as there is no going back
+                f = io.BytesIO(f.read())
+            is_array = _starts_with_bracket(f)
+            if is_array:
+                data = f.read()
+        except OSError as e:
+            raise InputError(f"cannot read the file: {e.strerror or e}", path=p) from None
+        if not is_array:
+            yield from _jsonl_records(p, f)
+            return
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):  # one JSON document: no line stands alone
-            line = data[: e.start].count(b"\n") + 1
-            raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=p, line=line) from None
-        yield from _jsonl_records(p, data.split(b"\n"))
-        return
+    except UnicodeDecodeError as e:  # one JSON document: no line stands alone
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=p, line=line) from None
     stripped = text.lstrip("\ufeff \t\r\n")
-    if stripped.startswith("["):
-        try:
-            values = json.loads(stripped)
-        except json.JSONDecodeError as e:
-            offset = len(text) - len(stripped)
-            line = text[: offset + e.pos].count("\n") + 1
-            raise InputError(f"not valid JSON: {e.msg}", path=p, line=line) from None
-        except (ValueError, RecursionError) as e:
-            raise InputError(_json_problem(e), path=p) from None
-        for i, value in enumerate(values):
-            yield Record(i, None, value)
-        return
-    yield from _jsonl_records(p, text.split("\n"))
+    try:
+        values = json.loads(stripped)
+    except json.JSONDecodeError as e:
+        offset = len(text) - len(stripped)
+        line = text[: offset + e.pos].count("\n") + 1
+        raise InputError(f"not valid JSON: {e.msg}", path=p, line=line) from None
+    except (ValueError, RecursionError) as e:
+        raise InputError(_json_problem(e), path=p) from None
+    del data, text, stripped
+    for i, value in enumerate(values):
+        yield Record(i, None, value)
 
 
-def _jsonl_records(p: Path, lines: list[str] | list[bytes]) -> Iterator[Record]:
-    """The records of JSONL lines (``str``, or ``bytes`` when the file is not all UTF-8: each line decoded alone)."""
+_LEADING = b"\xef\xbb\xbf \t\r\n"  # what may come before a JSON array's '[' (a BOM, whitespace)
+
+
+def _starts_with_bracket(f: Any) -> bool:
+    """Whether a binary file's first character past a BOM and whitespace is ``[`` (a JSON array document); the file
+    is left at its start."""
+    try:
+        while True:
+            chunk = f.read(1 << 16)
+            if not chunk:
+                return False
+            rest = chunk.lstrip(_LEADING)
+            if rest:
+                return rest.startswith(b"[")
+    finally:
+        f.seek(0)
+
+
+def _jsonl_records(p: Path, lines: Iterable[bytes]) -> Iterator[Record]:
+    """The records of JSONL lines (``bytes``, as a binary file yields them: each line is decoded alone, so one that
+    is not UTF-8 is an error of its own line)."""
     index = 0
-    for lineno, raw in enumerate(lines, 1):
-        if isinstance(raw, bytes):
-            try:
-                raw = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                yield Record(index, lineno, raw=raw.decode("utf-8", "backslashreplace"),
-                             error=InputError(f"not UTF-8 text ({e.reason} at column {e.start + 1})", path=p,
-                                              line=lineno))
-                index += 1
-                continue
+    for lineno, raw_bytes in enumerate(lines, 1):
+        if raw_bytes.endswith(b"\n"):
+            raw_bytes = raw_bytes[:-1]
+        try:
+            raw = raw_bytes.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield Record(index, lineno, raw=raw_bytes.decode("utf-8", "backslashreplace"),
+                         error=InputError(f"not UTF-8 text ({e.reason} at column {e.start + 1})", path=p, line=lineno))
+            index += 1
+            continue
         if not raw.strip():
             continue
         try:
@@ -152,39 +181,43 @@ class JsonlAppender:
     On open, a last line without its newline (the write that was cut) is removed, and so is any line that is not
     JSON; with ``own`` (a test of a record: is it one of this output's?), a file whose first record is not this
     output's raises :class:`InputError` first, untouched (see :func:`check_own_output`). ``ids`` holds the ``id``
-    of every complete line and ``rows`` their values (``keep_rows=True``). Each ``write`` flushes (``fsync=True``
+    of every complete line, ``id_counts`` how many lines carry each (``count_ids=True``) and ``rows`` their values
+    (``keep_rows=True``); the file is read line by line. Each ``write`` flushes (``fsync=True``
     also syncs to disk) so the file on disk is always a prefix of the final file.
     """
 
     def __init__(self, path: str | os.PathLike, *, keep_rows: bool = False, fsync: bool = False, key: str = "id",
-                 own: Callable[[Any], bool] | None = None, what: str = "output"):
+                 own: Callable[[Any], bool] | None = None, what: str = "output", count_ids: bool = False):
         self.path = Path(path)
         if own is not None:  # before anything is truncated: never write over a file that is not this output
             check_own_output(self.path, own, what)
         self.key, self.fsync = key, fsync
         self.ids: set[Any] = set()
+        self.id_counts: Counter = Counter()  # with count_ids: how many complete lines carry each id
         self.rows: list[Any] = []
         self.recovered_torn_line = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         good = 0
         if self.path.exists():
-            data = self.path.read_bytes()
-            pos = 0
-            while pos < len(data):
-                end = data.find(b"\n", pos)
-                if end < 0:  # torn last line
-                    self.recovered_torn_line = True
-                    break
-                try:
-                    obj = json.loads(data[pos:end].decode("utf-8"))
-                except (UnicodeDecodeError, json.JSONDecodeError):
-                    self.recovered_torn_line = True
-                    break
-                self.ids.add(_hashable(obj.get(key)) if isinstance(obj, dict) else None)
-                if keep_rows:
-                    self.rows.append(obj)
-                pos = good = end + 1
-            if good != len(data):
+            with open(self.path, "rb") as f:  # line by line: memory does not grow with the file
+                size = os.fstat(f.fileno()).st_size
+                for line in f:
+                    if not line.endswith(b"\n"):  # torn last line
+                        self.recovered_torn_line = True
+                        break
+                    try:
+                        obj = json.loads(line[:-1].decode("utf-8"))
+                    except (UnicodeDecodeError, json.JSONDecodeError):
+                        self.recovered_torn_line = True
+                        break
+                    sid = _hashable(obj.get(key)) if isinstance(obj, dict) else None
+                    self.ids.add(sid)
+                    if count_ids:
+                        self.id_counts[sid] += 1
+                    if keep_rows:
+                        self.rows.append(obj)
+                    good += len(line)
+            if good != size:
                 with open(self.path, "r+b") as f:
                     f.truncate(good)
         self.resumed = good > 0

@@ -39,11 +39,13 @@ import argparse
 import asyncio
 import copy
 import datetime as _dt
+import itertools
 import json
 import marshal
 import re
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -54,8 +56,8 @@ from ..patterns import PatternError, pattern_search
 from ..prompts import TOOLACE_TOOLS_MARKER
 from ..tools import Schema, ToolDef, ToolSchemaError, kind_of_spelling, validate_tool
 from .backends import run_sync
-from .io import (InputError, JsonlAppender, Quarantine, check_own_json, leaf_values, read_records,
-                 report_quarantine)
+from .io import (InputError, JsonlAppender, Quarantine, _starts_with_bracket, check_own_json, leaf_values,
+                 read_records, report_quarantine)
 from .sample import FORMATS, Message, Sample, detect_format, render_toolace_calls, sample_from
 
 __all__ = [
@@ -2250,50 +2252,62 @@ def verify_file(in_path: str | Path, fmt: str = "auto", kept_path: str | Path = 
     ctx = ctx or VerifyContext(pool=pool, backend=backend, rules=rules)
     if report_path:
         check_own_json(report_path, lambda d: isinstance(d, dict) and "totals" in d, "a verification report")
-    records = list(read_records(in_path))
-    parsed = [(rec, *_read_one(rec, fmt, in_path)) for rec in records]
-    if not parsed:
+    # One pass over the input, one record in memory at a time (a batch of them for LLM judges). Records that are
+    # not samples before the first one that is are held back: if no record is a sample (a pool, a result file...),
+    # nothing is written and the error says so.
+    parsed = ((rec, *_read_one(rec, fmt, in_path)) for rec in read_records(in_path))
+    leading: list[tuple[Any, Any, Sample | None, str | None, InputError | None]] = []
+    for item in parsed:
+        leading.append(item)
+        if item[4] is None:
+            break
+    if not leading:
         raise InputError("no records: the input is empty", path=in_path)
-    if all(error is not None for *_, error in parsed):  # a pool, a result file, ...: not samples at all
-        first = parsed[0][4]
-        raise InputError(f"none of its {len(parsed)} records is a sample ({fmt} format): is it the right file? "
+    if leading[-1][4] is not None:  # a pool, a result file, ...: not samples at all
+        first = leading[0][4]
+        raise InputError(f"none of its {len(leading)} records is a sample ({fmt} format): is it the right file? "
                          f"First problem: {first.message}", path=in_path,
                          line=first.line)
-    kept_out = JsonlAppender(kept_path, keep_rows=True, own=_is_kept_row, what="kept samples (funrl verify --out)")
+    kept_out = JsonlAppender(kept_path, count_ids=True, own=_is_kept_row, what="kept samples (funrl verify --out)")
     try:
-        rejected_out = JsonlAppender(rejected_path, keep_rows=True, own=_is_rejected_row,
+        rejected_out = JsonlAppender(rejected_path, count_ids=True, own=_is_rejected_row,
                                      what="rejected samples (funrl verify --rejected)")
     except InputError:
         kept_out.close()
         raise
-    done: dict[Any, int] = {}
-    for row in kept_out.rows + rejected_out.rows:
-        key = _id_key(row.get("id") if isinstance(row, dict) else None)
-        done[key] = done.get(key, 0) + 1
-    seen: dict[Any, int] = {}
-    todo: list[tuple[Any, Any, Sample | None, str | None, InputError | None]] = []
-    quarantine = Quarantine(kept_path)
-    for rec, sid, sample, rfmt, error in parsed:
-        key = _id_key(sid)
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] <= done.get(key, 0):
-            continue  # written by an earlier run
-        if error is not None:
-            quarantine.add_record(rec, in_path, error)
-        todo.append((sid, rec.value, sample, rfmt, error))
-    quarantine.close()
-    del parsed
+    # ids already written by an earlier run, each as often as it was written (an input may repeat an id)
+    done = kept_out.id_counts + rejected_out.id_counts
+    kept_out.id_counts = rejected_out.id_counts = Counter()
+    seen: Counter = Counter()
+
+    def todo() -> Iterator[tuple[Any, Any, Sample | None, str | None, InputError | None]]:
+        """The records this run decides (those an earlier run wrote are skipped), quarantining unreadable ones."""
+        with Quarantine(kept_path) as quarantine:
+            for rec, sid, sample, rfmt, error in itertools.chain(leading, parsed):
+                if done:
+                    key = _id_key(sid)
+                    seen[key] += 1
+                    if seen[key] <= done[key]:
+                        bar.update(1)
+                        continue  # written by an earlier run
+                if error is not None:
+                    quarantine.add_record(rec, in_path, error)
+                yield sid, rec.value, sample, rfmt, error
+
     # programmatic verification decides one sample at a time (each line is on disk before the next is checked);
     # LLM judges and FunRL's filter decide a batch at a time, its requests in flight together
     step = batch_size if ctx.llm else 1
     verified = 0
     from tqdm import tqdm
 
-    bar = tqdm(total=len(records), initial=len(records) - len(todo), disable=not progress, desc="verify",
+    bar = tqdm(total=_count_records(in_path) if progress else None, disable=not progress, desc="verify",
                unit="sample")
     try:
-        for start in range(0, len(todo), step):
-            chunk = todo[start:start + step]
+        pending = todo()
+        while True:
+            chunk = list(itertools.islice(pending, step))
+            if not chunk:
+                break
             verdicts = iter(_decide([s for _, _, s, _, _ in chunk if s is not None], ctx, funrl_filter))
             for sid, rec, sample, rfmt, error in chunk:
                 if error is not None:
@@ -2320,6 +2334,17 @@ def verify_file(in_path: str | Path, fmt: str = "auto", kept_path: str | Path = 
         Path(report_path).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
                                      encoding="utf-8")
     return report
+
+
+def _count_records(path: Any) -> int | None:
+    """Non-blank lines of a JSONL file (the progress bar's total), counted without parsing; None for a JSON array."""
+    try:
+        with open(path, "rb") as f:
+            if _starts_with_bracket(f):
+                return None
+            return sum(1 for line in f if line.strip())
+    except OSError:
+        return None
 
 
 def _is_kept_row(row: Any) -> bool:
@@ -2390,8 +2415,9 @@ def _apply_funrl(v: Verdict, o: FilterOutcome, ast_problems: list[str]) -> None:
 
 def _report(in_path: Any, fmt: str, kept_path: Any, rejected_path: Any, ctx: VerifyContext,
             use_funrl: bool) -> Report:
-    kept_rows = _rows(kept_path)
-    rejected_rows = _rows(rejected_path)
+    """The report from the output files, read line by line: a kept line only counts (it passed every layer), so it
+    is not parsed; a rejected line says where it failed."""
+    n_kept = _count_lines(kept_path)
     rule_names = [r.name for r in ctx.selected()]
     counts = {n: {"layer": RULES[n].layer, "checked": 0, "passed": 0, "failed": 0} for n in rule_names}
     if use_funrl:
@@ -2420,9 +2446,11 @@ def _report(in_path: Any, fmt: str, kept_path: Any, rejected_path: Any, ctx: Ver
                     c["failed"] += bad
                     c["passed"] += not bad
 
-    for _ in kept_rows:
+    for _ in range(n_kept):
         count(None, {}, False)  # a kept sample passed every layer
-    for row in rejected_rows:
+    n_rejected = 0
+    for row in _rows(rejected_path):
+        n_rejected += 1
         layer = row.get("layer")
         if layer == "input":
             unreadable += 1
@@ -2436,24 +2464,31 @@ def _report(in_path: Any, fmt: str, kept_path: Any, rejected_path: Any, ctx: Ver
         count(layer, row.get("failed") or {}, bool(q), unjudged)
     layers = {layer: {**row, "pass_rate": (row["passed"] / row["checked"]) if row["checked"] else None}
               for layer, row in layer_rows.items()}
-    readable = len(kept_rows) + len(rejected_rows) - unreadable
-    layers["final"] = {"checked": readable, "passed": len(kept_rows),
-                       "pass_rate": len(kept_rows) / readable if readable else None}
-    totals = {"records": len(kept_rows) + len(rejected_rows), "kept": len(kept_rows),
-              "rejected": len(rejected_rows), "quarantined": quarantined, "unreadable": unreadable}
+    readable = n_kept + n_rejected - unreadable
+    layers["final"] = {"checked": readable, "passed": n_kept, "pass_rate": n_kept / readable if readable else None}
+    totals = {"records": n_kept + n_rejected, "kept": n_kept, "rejected": n_rejected, "quarantined": quarantined,
+              "unreadable": unreadable}
     return Report(str(in_path), fmt, totals, counts, layers)
 
 
-def _rows(path: Any) -> list[dict]:
-    out = []
+def _rows(path: Any) -> Iterator[dict]:
+    """The rows of an output file, one at a time."""
     p = Path(path)
     if not p.exists():
-        return out
+        return
     with open(p, encoding="utf-8") as f:
         for line in f:
             if line.strip():
-                out.append(json.loads(line))
-    return out
+                yield json.loads(line)
+
+
+def _count_lines(path: Any) -> int:
+    """Non-blank lines of an output file (each one row: the file is ours, written whole lines at a time)."""
+    p = Path(path)
+    if not p.exists():
+        return 0
+    with open(p, "rb") as f:
+        return sum(1 for line in f if line.strip())
 
 
 def add_verify_parser(subparsers: Any) -> argparse.ArgumentParser:
