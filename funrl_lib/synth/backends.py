@@ -6,9 +6,12 @@ Three kinds, one interface (:class:`Backend`: ``await achat(requests)`` or ``cha
     The offline default: no model at all. Stages check ``backend.is_programmatic`` and run their deterministic
     implementations, drawing randomness from ``backend.rng(*keys)`` so every sample depends on ``(seed, keys)`` alone.
 ``"openai"`` (:class:`OpenAIBackend`)
-    Any OpenAI-compatible ``/chat/completions`` endpoint (OpenAI, vLLM, SGLang, Ollama) over ``httpx``, with bounded
-    concurrency, retries with exponential backoff on 429 / 5xx / timeouts / dropped connections, and an sqlite
-    response cache so that re-running a stage (after a crash, or to change a later stage) costs nothing.
+    Any OpenAI-compatible ``/chat/completions`` endpoint (OpenAI, vLLM, SGLang, Ollama) over ``httpx``, or a fleet
+    of them (``endpoints``, each with its own concurrency; :func:`load_fleet` reads a fleet file), with bounded
+    concurrency, load balanced to the least loaded endpoint, retries with exponential backoff on 429 / 5xx /
+    timeouts / dropped connections, fail-over when an endpoint dies (marked down, the request sent elsewhere, the
+    endpoint probed again later), and an sqlite response cache so that re-running a stage (after a crash, or to
+    change a later stage) costs nothing.
 ``"hf"`` (:class:`HFBackend`)
     A local ``transformers`` model, batched and left-padded, run in a worker thread so the event loop stays free.
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import collections
 import concurrent.futures
 import email.utils
 import hashlib
@@ -47,8 +51,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-__all__ = ["Backend", "ChatRequest", "ChatResult", "HFBackend", "OpenAIBackend", "ProgrammaticBackend",
-           "Quarantined", "TokenUsage", "chat_json", "extract_json", "make_backend", "run_sync"]
+__all__ = ["Backend", "ChatRequest", "ChatResult", "Endpoint", "HFBackend", "OpenAIBackend", "ProgrammaticBackend",
+           "Quarantined", "TokenUsage", "backend_from_cli", "chat_json", "extract_json",
+           "load_fleet", "make_backend", "parse_endpoint", "run_sync"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,6 +61,8 @@ T = TypeVar("T")
 DEFAULT_CACHE = Path("outputs/cache/llm.sqlite")  # relative to the working directory, like the other outputs/
 BASE_URL_ENV = ("FUNRL_OPENAI_BASE_URL", "OPENAI_BASE_URL")
 MODEL_ENV = "FUNRL_OPENAI_MODEL"
+ENDPOINTS_ENV = "FUNRL_OPENAI_ENDPOINTS"  # endpoint specs (URL[,concurrency=N]) separated by spaces or ';'
+FLEET_ENV = "FUNRL_OPENAI_FLEET"  # a fleet file (YAML or JSON), read by make_backend("openai")
 KEY_ENV = "OPENAI_API_KEY"
 HF_MODEL_ENV = "FUNRL_HF_MODEL"
 MAX_RETRY_AFTER = 120.0  # a Retry-After beyond this is a misbehaving server; do not hang a run on it
@@ -306,22 +313,119 @@ class ResponseCache:
             self._db.close()
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """One server of a fleet: its base URL (``.../v1``) and how many requests it gets at once."""
+
+    url: str
+    concurrency: int
+
+
+def parse_endpoint(spec: "str | Mapping[str, Any] | Endpoint", default_concurrency: int = 8) -> Endpoint:
+    """An :class:`Endpoint` from ``"URL"``, ``"URL,concurrency=N"`` (``c=N`` for short; the ``--endpoint`` syntax)
+    or ``{"url": URL, "concurrency": N}`` (a fleet file). ``default_concurrency`` is used when the spec names none."""
+    if isinstance(spec, Endpoint):
+        return spec
+    concurrency: Any = default_concurrency
+    if isinstance(spec, Mapping):
+        unknown = sorted(set(spec) - {"url", "base_url", "concurrency"})
+        if unknown:
+            raise ValueError(f"endpoint {dict(spec)!r}: unknown field(s) {', '.join(map(str, unknown))}; "
+                             "accepted: url, concurrency")
+        url = spec.get("url") or spec.get("base_url")
+        concurrency = spec.get("concurrency", default_concurrency)
+    elif isinstance(spec, str):
+        url, *options = [part.strip() for part in spec.split(",")]
+        for option in options:
+            name, sep, value = option.partition("=")
+            if not sep or name.strip() not in ("concurrency", "c"):
+                raise ValueError(f"endpoint {spec!r}: expected URL[,concurrency=N], got the option {option!r}")
+            try:
+                concurrency = int(value)
+            except ValueError:
+                raise ValueError(f"endpoint {spec!r}: concurrency must be an integer, got {value!r}") from None
+    else:
+        raise ValueError(f"an endpoint is a URL string or a mapping with `url`, got {type(spec).__name__}")
+    if not isinstance(url, str) or not re.match(r"https?://[^/\s]", url.strip()):
+        raise ValueError(f"endpoint {spec!r}: the URL must start with http:// or https://")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"endpoint {spec!r}: concurrency must be an integer >= 1, got {concurrency!r}")
+    return Endpoint(url.strip().rstrip("/"), concurrency)
+
+
+def load_fleet(path: str | os.PathLike) -> dict[str, Any]:
+    """The backend settings in a fleet file (YAML, or JSON when it ends in ``.json``): ``endpoints`` (a list of
+    ``URL[,concurrency=N]`` strings or ``{url, concurrency}`` mappings) and any other :class:`OpenAIBackend` field
+    (``model``, ``concurrency`` for the endpoints that name none, ``max_retries``, ``cache_scope``...). Like any
+    config, it may name the key's variable (``api_key_env``) but not hold a key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"fleet file {path}: cannot read it ({e.strerror or e})") from None
+    import yaml
+
+    is_json = path.suffix.lower() == ".json"
+    try:
+        data = json.loads(text) if is_json else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise ValueError(f"fleet file {path}: not valid {'JSON' if is_json else 'YAML'}: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"fleet file {path}: expected a mapping with `endpoints`, got {type(data).__name__}")
+    kind = data.pop("kind", "openai")
+    if str(kind).lower() != "openai":
+        raise ValueError(f"fleet file {path}: a fleet is of OpenAI-compatible servers, not kind {kind!r}")
+    if "api_key" in data:
+        raise ValueError(f"fleet file {path}: must not contain `api_key` (config files get committed and shared): "
+                         f"put the key in an environment variable ({KEY_ENV} by default) and name another with "
+                         "`api_key_env` if needed")
+    endpoints = data.get("endpoints")
+    if not isinstance(endpoints, list) or not endpoints:
+        raise ValueError(f"fleet file {path}: `endpoints` must be a non-empty list of URL[,concurrency=N] strings "
+                         "or {url, concurrency} mappings")
+    return data
+
+
 # Connections per httpx client. httpcore's pool walks all its connections (with a poll() each) on every request
 # start and end, so one pool of 64 connections spends most of its time on bookkeeping: measured at 64 concurrent
 # 200 ms requests, 80 req/s with one pool against 250 with pools of 16 (encode/httpcore#1035). Shards avoid it.
 CONNECTIONS_PER_CLIENT = 16
+TIMEOUTS_DOWN = 2  # consecutive timeouts that mark an endpoint down (a connection error does at once)
+
+
+@dataclass
+class _Site:
+    """One endpoint as one event loop sees it: its clients (shards of :data:`CONNECTIONS_PER_CLIENT`), its free
+    slots (each naming the client it may use, so that taking a slot both bounds the endpoint's concurrency and keeps
+    each client within its connection limit) and how many are taken."""
+
+    clients: list[Any]
+    free: list[int]
+    capacity: int
+    in_flight: int = 0
 
 
 @dataclass
 class _LoopState:
-    """What belongs to one event loop (``httpx`` clients and asyncio queues cannot cross loops, and ``chat()`` in
-    Jupyter runs on a loop of its own): the clients, and a queue of ``concurrency`` slots, each naming the client
-    it may use, so that taking a slot both bounds concurrency and keeps each client within its connection limit.
-    Identical requests in flight are shared within a loop only."""
+    """What belongs to one event loop (``httpx`` clients and futures cannot cross loops, and ``chat()`` in Jupyter
+    runs on a loop of its own): one :class:`_Site` per endpoint, the requests waiting for a slot (FIFO), and the
+    requests in flight by cache key (identical requests in flight are shared within a loop only)."""
 
-    clients: list[Any]
-    slots: asyncio.Queue
+    sites: list[_Site]
+    waiters: collections.deque = field(default_factory=collections.deque)
     in_flight: dict[str, asyncio.Task] = field(default_factory=dict)
+    turn: int = 0  # round robin among equally loaded endpoints
+
+
+@dataclass
+class _Health:
+    """Whether an endpoint is up, shared by every loop of a backend. Down: ``down_until`` (monotonic) is when it
+    gets one probe request; a failed probe doubles ``down_for`` (up to ``max_probe_after``), any HTTP reply ends it."""
+
+    down_until: float | None = None
+    down_for: float = 0.0
+    probing: bool = False
+    timeouts: int = 0
 
 
 class _GiveUp(Exception):
@@ -329,33 +433,64 @@ class _GiveUp(Exception):
 
 
 class OpenAIBackend(Backend):
-    """An OpenAI-compatible chat endpoint. Each argument falls back to the environment:
+    """An OpenAI-compatible chat endpoint, or a fleet of them. Each argument falls back to the environment:
 
-    * ``base_url``: ``FUNRL_OPENAI_BASE_URL``, then ``OPENAI_BASE_URL`` (e.g. ``http://localhost:8000/v1``);
+    * ``base_url`` (one server): ``FUNRL_OPENAI_BASE_URL``, then ``OPENAI_BASE_URL`` (``http://localhost:8000/v1``);
+    * ``endpoints`` (a fleet, instead of ``base_url``): ``URL[,concurrency=N]`` strings or ``{url, concurrency}``
+      mappings, else ``FUNRL_OPENAI_ENDPOINTS`` (such specs separated by spaces or ``;``); the servers must serve
+      the same model (replicas), since any of them may answer any request;
     * ``model``: ``FUNRL_OPENAI_MODEL``;
     * ``api_key``: the variable named by ``api_key_env`` (default ``OPENAI_API_KEY``); none is fine for a local
       server. Prefer the environment: a key passed here is kept out of reprs, errors and the cache all the same.
+      One key for the whole fleet.
 
-    ``concurrency`` requests are on the wire at once per event loop; each gets ``max_retries`` retries on 429, 5xx,
-    timeouts (``timeout`` seconds per attempt) and connection errors, waiting ``Retry-After`` when the server says,
-    else ``backoff * 2**n`` seconds (at most ``max_backoff``) times a random factor in [0.5, 1] so that many
-    clients rate-limited together do not come back together. ``cache`` (on by default, at ``cache_path``) serves a
-    request it has answered before without any HTTP; identical requests in flight at the same time are sent once.
-    ``extra_body`` is merged into every request (e.g. vLLM's ``{"chat_template_kwargs": {...}}``).
+    ``concurrency`` requests are on the wire at once per event loop and endpoint (an endpoint may name its own); a
+    request goes to the endpoint with the fewest requests in flight for its concurrency (round robin among equals).
+    Each request gets ``max_retries`` retries on 429, 5xx, timeouts (``timeout`` seconds per attempt) and connection
+    errors, waiting ``Retry-After`` when the server says, else ``backoff * 2**n`` seconds (at most ``max_backoff``)
+    times a random factor in [0.5, 1] so that many clients rate-limited together do not come back together; a retry
+    prefers another endpoint. An endpoint that drops or refuses a connection (or times out :data:`TIMEOUTS_DOWN`
+    times in a row) is marked down: its requests go to the others at once, without waiting and without using a
+    retry, and it gets one probe request after ``probe_after`` seconds (doubling to ``max_probe_after`` while probes
+    fail). With every endpoint down, requests retry with backoff as with one server.
+
+    ``cache`` (on by default, at ``cache_path``) serves a request it has answered before without any HTTP; identical
+    requests in flight at the same time are sent once. The cache key holds the server (``cache_scope``, by default
+    the one URL, or all of a fleet's), so replies of another server are not mixed up; name a ``cache_scope`` (e.g.
+    ``"qwen-7b-replicas"``) to keep the cache when the fleet changes. ``extra_body`` is merged into every request
+    (e.g. vLLM's ``{"chat_template_kwargs": {...}}``).
     """
 
     name = "openai"
 
-    def __init__(self, base_url: str | None = None, model: str | None = None, *, api_key: str | None = None,
+    def __init__(self, base_url: str | None = None, model: str | None = None, *,
+                 endpoints: Sequence[str | Mapping[str, Any] | Endpoint] | None = None, api_key: str | None = None,
                  api_key_env: str | None = None, concurrency: int = 8, max_retries: int = 5, timeout: float = 60.0,
-                 backoff: float = 1.0, max_backoff: float = 30.0, cache: bool = True,
-                 cache_path: str | os.PathLike | None = None, extra_body: Mapping[str, Any] | None = None):
+                 backoff: float = 1.0, max_backoff: float = 30.0, probe_after: float = 2.0,
+                 max_probe_after: float = 60.0, cache: bool = True, cache_path: str | os.PathLike | None = None,
+                 cache_scope: str | None = None, extra_body: Mapping[str, Any] | None = None):
         super().__init__()
-        base_url = base_url or next((os.environ[v] for v in BASE_URL_ENV if os.environ.get(v)), None)
-        if not base_url:
-            raise ValueError("openai backend needs a server: set `base_url` in the backend config or the "
-                             f"{BASE_URL_ENV[0]} (or {BASE_URL_ENV[1]}) environment variable, "
-                             "e.g. http://localhost:8000/v1 for a local vLLM server")
+        if base_url and endpoints:
+            raise ValueError("openai backend: give `base_url` (one server) or `endpoints` (a fleet), not both")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1 or max_retries < 0 \
+                or timeout <= 0 or probe_after < 0 or max_probe_after < probe_after:
+            raise ValueError("openai backend: need concurrency >= 1, max_retries >= 0, timeout > 0 and "
+                             "0 <= probe_after <= max_probe_after")
+        if not base_url and not endpoints and (os.environ.get(ENDPOINTS_ENV) or "").strip():
+            endpoints = os.environ[ENDPOINTS_ENV].replace(";", " ").split()
+        if not endpoints:
+            base_url = base_url or next((os.environ[v] for v in BASE_URL_ENV if os.environ.get(v)), None)
+            if not base_url:
+                raise ValueError("openai backend needs a server: set `base_url` (or a fleet's `endpoints`) in the "
+                                 f"backend config or the {BASE_URL_ENV[0]} (or {BASE_URL_ENV[1]}) environment "
+                                 "variable, e.g. http://localhost:8000/v1 for a local vLLM server")
+            endpoints = [Endpoint(base_url.rstrip("/"), int(concurrency))]
+        if isinstance(endpoints, (str, Mapping, Endpoint)):
+            endpoints = [endpoints]
+        self.endpoints = tuple(parse_endpoint(e, int(concurrency)) for e in endpoints)
+        urls = [e.url for e in self.endpoints]
+        if len(set(urls)) < len(urls):
+            raise ValueError(f"openai backend: an endpoint is listed twice: {', '.join(urls)}")
         model = model or os.environ.get(MODEL_ENV)
         if not model:
             raise ValueError(f"openai backend needs a model name: set `model` in the backend config or the "
@@ -365,16 +500,20 @@ class OpenAIBackend(Backend):
             api_key = os.environ.get(env)
             if api_key_env and not api_key:  # named on purpose, so its absence is a mistake worth stopping for
                 raise ValueError(f"openai backend: api_key_env names {api_key_env}, which is not set")
-        if concurrency < 1 or max_retries < 0 or timeout <= 0:
-            raise ValueError("openai backend: need concurrency >= 1, max_retries >= 0 and timeout > 0")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = urls[0]
         self.model = model
         self._key = _Secret(api_key)
-        self.concurrency, self.max_retries, self.timeout = int(concurrency), int(max_retries), float(timeout)
+        self.concurrency = sum(e.concurrency for e in self.endpoints)  # on the wire at once, the whole fleet
+        self.max_retries, self.timeout = int(max_retries), float(timeout)
         self.backoff, self.max_backoff = float(backoff), float(max_backoff)
+        self.probe_after, self.max_probe_after = float(probe_after), float(max_probe_after)
+        # One server: its URL, as the cache key always had (old caches stay valid). A fleet: all its URLs.
+        self.cache_scope = cache_scope or (urls[0] if len(urls) == 1 else "fleet:" + " ".join(sorted(urls)))
         self.extra_body = dict(extra_body or {})
         self.cache = ResponseCache(cache_path or DEFAULT_CACHE) if cache else None
         self.json_mode_supported = True  # cleared when the server rejects response_format
+        self._health = [_Health() for _ in self.endpoints]
+        self._health_lock = threading.Lock()
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
         self._states_lock = threading.Lock()
         self._jitter = random.Random()
@@ -382,13 +521,16 @@ class OpenAIBackend(Backend):
 
     def __repr__(self) -> str:
         cache = self.cache.path if self.cache else None
-        return (f"OpenAIBackend(base_url={self.base_url!r}, model={self.model!r}, api_key={self._key!r}, "
+        where = (f"base_url={self.base_url!r}" if len(self.endpoints) == 1 else
+                 "endpoints=[" + ", ".join(f"'{e.url},concurrency={e.concurrency}'" for e in self.endpoints) + "]")
+        return (f"OpenAIBackend({where}, model={self.model!r}, api_key={self._key!r}, "
                 f"concurrency={self.concurrency}, cache={str(cache) if cache else None!r})")
 
     # -- plumbing -------------------------------------------------------------------------------------------------
     def cache_key(self, request: ChatRequest) -> str:
-        """sha256 of everything that shapes the reply, and nothing else (not the key, not the stage label)."""
-        blob = json.dumps({"base_url": self.base_url, "model": self.model, "messages": request.messages,
+        """sha256 of everything that shapes the reply, and nothing else (not the key, not the stage label, not which
+        endpoint of a fleet answered)."""
+        blob = json.dumps({"base_url": self.cache_scope, "model": self.model, "messages": request.messages,
                            "temperature": request.temperature, "max_tokens": request.max_tokens,
                            "seed": request.seed, "attempt": request.attempt, "json_mode": request.json_mode,
                            "extra_body": self.extra_body}, sort_keys=True, ensure_ascii=False, default=str)
@@ -399,6 +541,14 @@ class OpenAIBackend(Backend):
         if self.cache is not None:
             self.cache.close()
 
+    def endpoint_status(self) -> list[dict[str, Any]]:
+        """Each endpoint: ``url``, ``concurrency``, ``up`` and, while down, ``probe_in`` seconds."""
+        now = time.monotonic()
+        with self._health_lock:
+            return [{"url": e.url, "concurrency": e.concurrency, "up": h.down_until is None,
+                     **({} if h.down_until is None else {"probe_in": max(0.0, h.down_until - now)})}
+                    for e, h in zip(self.endpoints, self._health)]
+
     def _state(self) -> _LoopState:
         import httpx  # imported on first use so that the offline default does not need it
 
@@ -407,18 +557,18 @@ class OpenAIBackend(Backend):
             state = self._states.get(loop)
             if state is None:
                 headers = {"Authorization": f"Bearer {self._key.get()}"} if self._key.get() else {}
-                n = -(-self.concurrency // CONNECTIONS_PER_CLIENT)
-                owners = [slot % n for slot in range(self.concurrency)]  # slot -> client, round robin
-                slots: asyncio.Queue = asyncio.Queue()
-                for owner in owners:
-                    slots.put_nowait(owner)
-                clients = []
-                for i in range(n):
-                    size = owners.count(i)
-                    clients.append(httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self.timeout),
-                                                     limits=httpx.Limits(max_connections=size,
-                                                                         max_keepalive_connections=size)))
-                state = self._states[loop] = _LoopState(clients, slots)
+                sites = []
+                for endpoint in self.endpoints:
+                    n = -(-endpoint.concurrency // CONNECTIONS_PER_CLIENT)
+                    owners = [slot % n for slot in range(endpoint.concurrency)]  # slot -> client, round robin
+                    clients = []
+                    for i in range(n):
+                        size = owners.count(i)
+                        clients.append(httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self.timeout),
+                                                         limits=httpx.Limits(max_connections=size,
+                                                                             max_keepalive_connections=size)))
+                    sites.append(_Site(clients, owners[::-1], endpoint.concurrency))
+                state = self._states[loop] = _LoopState(sites)
             return state
 
     async def aclose(self) -> None:
@@ -429,8 +579,9 @@ class OpenAIBackend(Backend):
         with self._states_lock:
             state = self._states.pop(loop, None)
         if state is not None:
-            for client in state.clients:
-                await client.aclose()
+            for site in state.sites:
+                for client in site.clients:
+                    await client.aclose()
 
     def _payload(self, request: ChatRequest) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.model, "messages": list(request.messages),
@@ -446,6 +597,124 @@ class OpenAIBackend(Backend):
         if retry_after is not None:
             return min(retry_after, MAX_RETRY_AFTER)
         return min(self.max_backoff, self.backoff * 2 ** (retry - 1)) * self._jitter.uniform(0.5, 1.0)
+
+    # -- the fleet: slots, balance, health ------------------------------------------------------------------------
+    def _pick(self, state: _LoopState, avoid: int | None) -> tuple[int, int, bool] | None:
+        """A free slot: ``(endpoint, client, probe)``, or None when every usable endpoint is busy. A down endpoint
+        whose wait is over gets this request as its probe (unless the request just failed there, ``avoid``); else
+        the up endpoint with the fewest requests in flight for its concurrency, not ``avoid`` when another has room.
+        With every endpoint down, any endpoint will do (the request's own retries and backoff bound the attempts)."""
+        sites = state.sites
+        now = time.monotonic()
+        probe = None
+        with self._health_lock:
+            for i, h in enumerate(self._health):
+                if (h.down_until is not None and not h.probing and now >= h.down_until and sites[i].free
+                        and i != avoid):
+                    h.probing, probe = True, i
+                    break
+            if probe is None:
+                up = [h.down_until is None for h in self._health]
+                if any(up):
+                    candidates = [i for i, site in enumerate(sites) if up[i] and site.free]
+                else:
+                    candidates = [i for i, site in enumerate(sites) if site.free]
+        if probe is not None:
+            best = probe
+        else:
+            if not candidates:
+                return None
+            if avoid is not None and len(candidates) > 1 and avoid in candidates:
+                candidates.remove(avoid)
+            n = len(sites)
+            best = min(candidates, key=lambda i: (sites[i].in_flight / sites[i].capacity, (i - state.turn) % n))
+            state.turn = (best + 1) % n
+        site = sites[best]
+        site.in_flight += 1
+        return best, site.free.pop(), probe is not None
+
+    async def _acquire(self, state: _LoopState, avoid: int | None) -> tuple[int, int, bool]:
+        """Wait for a slot (first come, first served; :meth:`_release` wakes the next waiter)."""
+        if not state.waiters:
+            got = self._pick(state, avoid)
+            if got is not None:
+                return got
+        loop = asyncio.get_running_loop()
+        front = False
+        while True:
+            waiter = loop.create_future()
+            if front:  # woken but nothing usable after all: keep its place at the head of the line
+                state.waiters.appendleft(waiter)
+            else:
+                state.waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake(state)  # woken, then cancelled: the wake-up goes to the next in line
+                raise
+            got = self._pick(state, avoid)
+            if got is not None:
+                if state.waiters and any(site.free for site in state.sites):
+                    self._wake(state)  # several slots came free at once (a health change): keep the line moving
+                return got
+            front = True
+
+    def _release(self, state: _LoopState, endpoint: int, client: int) -> None:
+        site = state.sites[endpoint]
+        site.free.append(client)
+        site.in_flight -= 1
+        self._wake(state)
+
+    @staticmethod
+    def _wake(state: _LoopState, every: bool = False) -> None:
+        while state.waiters:
+            waiter = state.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                if not every:
+                    return
+
+    def _alive(self, state: _LoopState, endpoint: int) -> None:
+        """An HTTP reply came from ``endpoint`` (any status): it is up."""
+        h = self._health[endpoint]
+        if h.down_until is None and not h.timeouts:
+            return  # the common case, without the lock (only ever set back under it)
+        with self._health_lock:
+            was_down = h.down_until is not None
+            h.down_until, h.down_for, h.probing, h.timeouts = None, 0.0, False, 0
+        if was_down:
+            log.warning("endpoint %s is back up", self.endpoints[endpoint].url)
+            self._wake(state, every=True)
+
+    def _dead(self, state: _LoopState, endpoint: int, probe: bool, *, timeout: bool = False) -> bool:
+        """A connection to ``endpoint`` failed (refused, dropped, or timed out). Marks it down when it was up (after
+        :data:`TIMEOUTS_DOWN` timeouts in a row) and again for twice as long when this was its probe. Returns
+        whether another endpoint is up, so that the request fails over at once."""
+        now = time.monotonic()
+        with self._health_lock:
+            h = self._health[endpoint]
+            if timeout and not probe:
+                h.timeouts += 1
+            went_down = False
+            if probe:
+                h.down_for = min(self.max_probe_after, max(2 * h.down_for, self.probe_after))
+                h.down_until, h.probing = now + h.down_for, False
+            elif h.down_until is None and (not timeout or h.timeouts >= TIMEOUTS_DOWN):
+                h.down_for = self.probe_after
+                h.down_until, went_down = now + h.down_for, True
+            others_up = any(g.down_until is None for i, g in enumerate(self._health) if i != endpoint)
+            failover = others_up and h.down_until is not None
+        if went_down:
+            log.warning("endpoint %s is down; %s, probing it again in %.1f s", self.endpoints[endpoint].url,
+                        "failing over to the others" if others_up else "no other endpoint is up", self.probe_after)
+            self._wake(state, every=True)
+        return failover
+
+    def _end_probe(self, endpoint: int) -> None:
+        """A probe that ended without a verdict (cancelled): the next request may probe."""
+        with self._health_lock:
+            self._health[endpoint].probing = False
 
     # -- one request ----------------------------------------------------------------------------------------------
     async def achat(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
@@ -473,26 +742,37 @@ class OpenAIBackend(Backend):
     async def _fetch(self, state: _LoopState, request: ChatRequest, key: str) -> ChatResult:
         import httpx
 
-        url = f"{self.base_url}/chat/completions"
         last_error = "no attempt made"
-        for attempt in range(self.max_retries + 1):
+        # ``tries`` counts the attempts that use the retry budget; a fail-over (the endpoint died, another is up)
+        # does not, so a server dying mid-run loses no request. Fail-overs are bounded all the same, in case the
+        # endpoints keep dying and coming back.
+        tries = failovers = 0
+        max_failovers = len(self.endpoints) * (self.max_retries + 1)
+        avoid: int | None = None
+        while True:
             retry_after = None
+            failed_over = False
             payload = self._payload(request)
-            slot = await state.slots.get()  # held for the HTTP exchange only, not while backing off
+            endpoint, client_index, probe = await self._acquire(state, avoid)  # held for the HTTP exchange only
+            base_url = self.endpoints[endpoint].url
+            url = f"{base_url}/chat/completions"
+            verdict = False  # whether the probe (if this is one) ended with a verdict on the endpoint
             try:
-                client = state.clients[slot]
                 try:
+                    client = state.sites[endpoint].clients[client_index]
                     response = await client.post(url, json=payload)
                     if (response.status_code in (400, 422) and "response_format" in payload
                             and "response_format" in response.text):
                         # The server has no JSON mode (older vLLM, some proxies): ask again without it, and stop
                         # asking for it; the prompt still says "reply in JSON" and extract_json copes.
-                        log.info("%s rejects response_format; continuing without JSON mode", self.base_url)
+                        log.info("%s rejects response_format; continuing without JSON mode", base_url)
                         self.json_mode_supported = False
                         response = await client.post(url, json=self._payload(request))
                 finally:
-                    state.slots.put_nowait(slot)
-                result = self._read(response)
+                    self._release(state, endpoint, client_index)
+                self._alive(state, endpoint)
+                verdict = True
+                result = self._read(response, base_url)
                 if result is not None:
                     self.usage.add(request.stage, requests=1, **result.usage)
                     if self._key.within(result.text):  # a server echoing the key: never cached, never returned
@@ -505,24 +785,38 @@ class OpenAIBackend(Backend):
                 retry_after = _retry_after(response.headers.get("Retry-After"))
             except httpx.TimeoutException:
                 last_error = f"timed out after {self.timeout:g} s"
+                failed_over, verdict = self._dead(state, endpoint, probe, timeout=True), True
             except httpx.TransportError as e:
                 last_error = f"connection error ({type(e).__name__}: {e})"
+                failed_over, verdict = self._dead(state, endpoint, probe), True
             except _GiveUp as e:
                 return self._failed(request, str(e))
-            if attempt < self.max_retries:
-                delay = self._delay(attempt + 1, retry_after)
-                log.info("%s: %s; retry %d/%d in %.2f s", request.stage, self._key.redact(last_error), attempt + 1,
-                         self.max_retries, delay)
-                await self._sleep(delay)
-        return self._failed(request, f"gave up after {self.max_retries + 1} attempts: {last_error}")
+            finally:
+                if probe and not verdict:
+                    self._end_probe(endpoint)
+            avoid = endpoint
+            if len(self.endpoints) > 1:
+                last_error = f"{base_url}: {last_error}"
+            if failed_over and failovers < max_failovers:
+                failovers += 1
+                log.info("%s: %s; failing over", request.stage, self._key.redact(last_error))
+                continue
+            tries += 1
+            if tries > self.max_retries:
+                break
+            delay = self._delay(tries, retry_after)
+            log.info("%s: %s; retry %d/%d in %.2f s", request.stage, self._key.redact(last_error), tries,
+                     self.max_retries, delay)
+            await self._sleep(delay)
+        return self._failed(request, f"gave up after {tries + failovers} attempts: {last_error}")
 
-    def _read(self, response: Any) -> ChatResult | None:
+    def _read(self, response: Any, base_url: str) -> ChatResult | None:
         """The result of a reply; None when it is worth retrying (429, 5xx); raises _GiveUp when it is not."""
         code = response.status_code
         if code == 429 or code >= 500:
             return None
         if code != 200:
-            raise _GiveUp(f"HTTP {code} from {self.base_url}/chat/completions (not retried): "
+            raise _GiveUp(f"HTTP {code} from {base_url}/chat/completions (not retried): "
                           f"{_server_message(response, self._key)}")
         try:
             data = response.json()
@@ -695,7 +989,10 @@ KINDS: dict[str, type[Backend]] = {"programmatic": ProgrammaticBackend, "openai"
 def make_backend(kind: str | Mapping[str, Any] = "programmatic", /, **config: Any) -> Backend:
     """``make_backend("openai", model=..., concurrency=16)`` or ``make_backend({"kind": "openai", ...})`` (a section
     of a YAML config; keyword arguments override it). A config mapping may not hold a literal ``api_key``: config
-    files get committed and shared, so name the variable that holds it with ``api_key_env`` instead."""
+    files get committed and shared, so name the variable that holds it with ``api_key_env`` instead.
+
+    For ``openai``, ``fleet=PATH`` reads a fleet file (:func:`load_fleet`; the other settings override its own),
+    and so does the ``FUNRL_OPENAI_FLEET`` environment variable when no server is given otherwise."""
     if isinstance(kind, Mapping):
         from_file = dict(kind)
         if "api_key" in from_file:
@@ -707,12 +1004,38 @@ def make_backend(kind: str | Mapping[str, Any] = "programmatic", /, **config: An
     if not isinstance(kind, str) or kind.lower() not in KINDS:
         raise ValueError(f"unknown backend kind {kind!r}: expected one of {', '.join(KINDS)}")
     cls = KINDS[kind.lower()]
+    if cls is OpenAIBackend:
+        fleet = config.pop("fleet", None)
+        if not fleet and not config.get("base_url") and not config.get("endpoints"):
+            fleet = os.environ.get(FLEET_ENV) or None
+        if fleet:
+            config = {**load_fleet(fleet), **{k: v for k, v in config.items() if v is not None}}
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     unknown = sorted(set(config) - set(accepted))
     if unknown:
         raise ValueError(f"{kind} backend: unknown config field(s) {', '.join(unknown)}; "
                          f"accepted: {', '.join(accepted)}")
     return cls(**config)
+
+
+def backend_from_cli(kind: str | None, *, model: str | None = None, base_url: str | None = None,
+                     endpoints: Sequence[str] | None = None, fleet: str | None = None,
+                     concurrency: int | None = None) -> Backend | None:
+    """The backend a command's options ask for; None for ``programmatic`` (the stages' offline path). For
+    ``openai``, ``concurrency`` applies to each endpoint that names none of its own (a fleet file's
+    ``concurrency`` included: the command line wins); the other kinds ignore it."""
+    kind = (kind or "programmatic").lower()
+    if kind in ("programmatic", "none"):
+        return None
+    config: dict[str, Any] = {}
+    if model:
+        config["model"] = model
+    if kind == "openai":
+        if base_url and endpoints:
+            raise ValueError("give --base-url (one server) or --endpoint (a fleet), not both")
+        config.update({k: v for k, v in (("base_url", base_url), ("endpoints", list(endpoints or []) or None),
+                                         ("fleet", fleet), ("concurrency", concurrency)) if v})
+    return make_backend(kind, **config)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
