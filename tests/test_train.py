@@ -280,3 +280,28 @@ def test_rows_split_by_api_keep_held_out_apis_out_of_training(tmp_path):
     assert all(names(r) & unseen for r in held)
     with pytest.raises(ConfigError, match="data: holdout_by must be 'dialog' or 'api'"):
         load_config(None, ["data.holdout_by=sample"])
+
+
+def test_synthesized_training_rows_are_verified_first(tmp_path, monkeypatch):
+    """data.train null: the dialogs made for the run go through the verifier, and a dialog it rejects never becomes
+    a training row (ToolACE trains on verified data only)."""
+    from funrl_lib.synth import dialogs as dialogs_mod
+    from funrl_lib.synth.corrupt import corrupt_samples, pool_executor
+    from funrl_lib.train.data import dialog_id, prepare_rows
+
+    real = dialogs_mod.generate_dialogs
+    damaged: set[str] = set()
+
+    def noisy(pool, n, **kwargs):  # the generator makes the defects an LLM makes, in half of the dialogs
+        out = corrupt_samples(real(pool, n, **kwargs), 0.5, seed=1, executor=pool_executor(pool))
+        damaged.update(s.id for s, kind in out if kind)
+        return [s for s, _ in out]
+
+    monkeypatch.setattr(dialogs_mod, "generate_dialogs", noisy)
+    tokenizer = tiny_tokenizer(["<think>a</think>", "hello world"] * 5, vocab_size=280)
+    cfg = load_config(None, [f"output_dir={tmp_path}", "data.synth_apis=60", "data.synth_dialogs=80",
+                             "data.holdout_fraction=0.1", "data.max_prompt_tokens=null", "data.types=null"])
+    train, held, counts = prepare_rows(cfg, tokenizer)
+    assert damaged and counts["synthesized"] == 80 and counts["rejected_by_verification"] >= len(damaged) // 2
+    used = {dialog_id(r["id"]) for r in train + held}
+    assert used and not used & damaged  # nothing the verifier rejected is trained on or evaluated

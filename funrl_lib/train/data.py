@@ -1,4 +1,5 @@
-"""Training rows for SFT and GRPO: TRL rows (``funrl export --to trl``) read from a file or synthesized on the fly.
+"""Training rows for SFT and GRPO: TRL rows (``funrl export --to trl``) read from a file, or synthesized and verified
+on the fly (``data.train`` null: only dialogs the verifier keeps become rows).
 
 A row is ``{"id", "prompt": [messages], "completion": [assistant message], "tools": "<JSON>", "ground_truth":
 "<JSON>", "category", "type"}`` (:func:`funrl_lib.synth.export.to_trl`). ``prepare_rows`` applies the config's
@@ -26,15 +27,25 @@ def dialog_id(row_id: str) -> str:
     return head if sep and tail.isdigit() else str(row_id)
 
 
-def _synthesize(cfg: Config) -> list[dict[str, Any]]:
+def _synthesize(cfg: Config, counts: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """Rows of dialogs synthesized for this run **and verified** (ToolACE §2.3: both layers, with the pool's APIs
+    executed), as ``funrl pool`` → ``dialogs`` → ``verify`` → ``export --to trl`` would make them: training never sees a
+    dialog the verifier rejected. ``counts`` gets ``synthesized`` and ``rejected_by_verification``."""
     from ..synth.api_pool import build_pool
     from ..synth.dialogs import generate_dialogs
     from ..synth.export import export_rows
+    from ..synth.verify import VerifyContext, verify_sample
 
     d = cfg.data
     pool = build_pool(d.synth_apis, seed=d.seed, progress=False)
-    return export_rows(generate_dialogs(pool, d.synth_dialogs, seed=d.seed, progress=False,
-                                        complexity_mix=d.synth_complexity), "trl")
+    samples = generate_dialogs(pool, d.synth_dialogs, seed=d.seed, progress=False, complexity_mix=d.synth_complexity)
+    ctx = VerifyContext(pool=pool)
+    kept = [s for s in samples if verify_sample(s, ctx).kept]
+    if counts is not None:
+        counts.update(synthesized=len(samples), rejected_by_verification=len(samples) - len(kept))
+    if not kept:
+        raise ValueError(f"verification rejected all {len(samples)} synthesized dialogs; nothing to train on")
+    return export_rows(kept, "trl")
 
 
 def load_rows(path: str | Path) -> list[dict[str, Any]]:
@@ -94,8 +105,9 @@ def prepare_rows(cfg: Config, tokenizer: Any) -> tuple[list[dict[str, Any]], lis
             train = [r.value for r in read_records(cache / "train.jsonl")]
             held = [r.value for r in read_records(cache / "heldout.jsonl")]
             return train, held, info["counts"]
-    rows = load_rows(d.train) if d.train else _synthesize(cfg)
-    counts = {"rows": len(rows)}
+    counts: dict[str, int] = {}
+    rows = load_rows(d.train) if d.train else _synthesize(cfg, counts)
+    counts["rows"] = len(rows)
     if d.types:
         unknown = set(d.types) - {r.get("type") for r in rows}
         rows = [r for r in rows if r.get("type") in set(d.types)]
