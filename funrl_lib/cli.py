@@ -358,7 +358,7 @@ def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .synth.export import iter_export_rows, to_dataset
-    from .synth.io import InputError, Quarantine, check_own_output, dumps_line
+    from .synth.io import InputError, Quarantine, check_own_output, dumps_record
     from .synth.sample import read_samples
 
     key = _EXPORT_KEY[args.to]
@@ -392,7 +392,7 @@ def _export(args: argparse.Namespace) -> int:
     try:
         with Quarantine(args.out) as quarantine, open(tmp, "w", encoding="utf-8") as f:
             for row in iter_export_rows(samples(quarantine), args.to):
-                f.write(dumps_line(row) + "\n")
+                f.write(dumps_record(row) + "\n")  # dumps_line's bytes; each distinct tool encoded once
                 n_rows += 1
         if not n_samples:
             why = (f"none of its {bad} records is a sample (--format {args.format})" if bad

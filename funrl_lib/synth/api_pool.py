@@ -1213,15 +1213,14 @@ def _check_impl(impl: dict, head: str) -> None:
 
 def _depth_over(value: Any, limit: int) -> bool:
     """Whether ``value`` nests lists/dicts more than ``limit`` levels deep (iterative: no recursion to overflow)."""
+    if not isinstance(value, (dict, list)):
+        return False
     stack = [(value, 0)]
-    while stack:
+    while stack:  # only containers are pushed: a scalar adds no depth
         v, d = stack.pop()
-        if isinstance(v, dict):
-            v = list(v.values())
-        if isinstance(v, list):
-            if d >= limit:
-                return True
-            stack.extend((x, d + 1) for x in v)
+        if d >= limit:
+            return True
+        stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v) if isinstance(x, (dict, list)))
     return False
 
 

@@ -97,9 +97,9 @@ from .sample import DIALOG_TYPES, Message, Sample
 
 __all__ = [
     "BANDS", "BAND_RANGES", "DEFAULT_COMPLEXITY_MIX", "DEFAULT_MIX", "DIALOG_PROMPTS", "MAX_ATTEMPTS",
-    "add_dialogs_parser", "agenerate_dialogs", "allocate", "band_of", "complexity", "complexity_parts",
-    "DialogStats", "dialog_stats", "format_stats", "generate_dialogs", "iter_dialogs", "load_pool_lenient", "model_loss", "parse_mix",
-    "run_dialogs", "structure_problem",
+    "DialogStats", "add_dialogs_parser", "agenerate_dialogs", "allocate", "band_of", "complexity",
+    "complexity_parts", "dialog_stats", "format_stats", "generate_dialogs", "iter_dialogs", "load_pool_lenient",
+    "model_loss", "parse_mix", "run_dialogs", "structure_problem",
 ]
 
 # Default type mix. ToolACE publishes no proportions; this leans on single calls (the bulk of BFCL) while keeping
@@ -1076,7 +1076,7 @@ class _Existing:
 
 
 def _open_out(out: str | Path, seed: int) -> tuple[JsonlAppender, _Existing]:
-    app = JsonlAppender(out, own=_is_dialog_record, what=_DIALOGS)
+    app = JsonlAppender(out, own=_is_dialog_record, what=_DIALOGS, reuse="tools")
     size = Path(out).stat().st_size
     ids: set[str] = set()
     last: dict | None = None

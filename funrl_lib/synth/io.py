@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import marshal
 import os
 import random
 import re
@@ -21,8 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 __all__ = ["InputError", "JsonlAppender", "QUARANTINE_SUFFIX", "Quarantine", "Record", "bounded_text", "check_own_json",
-           "check_own_output", "dumps_line", "leaf_values", "quarantine_path", "read_records", "redact_secrets",
-           "report_quarantine", "seeded_rng", "stable_digest", "write_json", "write_jsonl"]
+           "check_own_output", "dumps_line", "dumps_record", "leaf_values", "quarantine_path", "read_records",
+           "redact_secrets", "report_quarantine", "seeded_rng", "stable_digest", "write_json", "write_jsonl"]
 
 
 class InputError(ValueError):
@@ -36,7 +37,51 @@ class InputError(ValueError):
 
 def dumps_line(obj: Any) -> str:
     """The one serialisation every stage uses (same object, same bytes): compact, UTF-8, key order kept."""
-    return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
+    return _LINE_ENCODER(obj)
+
+
+# json.dumps(obj, ensure_ascii=False, separators=(", ", ": ")) without building an encoder per call (json.dumps does
+# for any non-default option)
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+
+def dumps_record(row: Any, reuse: str = "tools") -> str:
+    """:func:`dumps_line` of ``row``, byte for byte, with each element of the list ``row[reuse]`` (a sample's tool
+    definitions, the same few thousand across a whole file) encoded once per distinct content.
+
+    JSON text composes: an object's text is ``{`` + ``"key": value`` texts joined by ``, `` + ``}`` and a list's
+    likewise, each value's text the same wherever it stands; so the parts, encoded alone and joined, are the
+    whole's text. An element is found again by its marshal bytes (format 2: no back-references, so they depend on
+    the content only): equal bytes are equal content of equal types, key order included, hence equal JSON text. A
+    row or element that is not plain data is encoded whole."""
+    items = row.get(reuse) if type(row) is dict else None
+    if type(items) is not list or not all(type(k) is str for k in row):
+        return _LINE_ENCODER(row)
+    parts = []
+    for k, v in row.items():
+        if k == reuse:
+            text = "[" + ", ".join(map(_encoded_part, v)) + "]"
+        else:
+            text = _LINE_ENCODER(v)
+        parts.append(f"{_LINE_ENCODER(k)}: {text}")
+    return "{" + ", ".join(parts) + "}"
+
+
+_PARTS: dict[bytes, str] = {}
+_PARTS_MAX = 20_000  # distinct elements remembered (a pool's tools; cleared when full)
+
+
+def _encoded_part(value: Any) -> str:
+    try:
+        key = marshal.dumps(value, 2)
+    except ValueError:  # not plain data
+        return _LINE_ENCODER(value)
+    text = _PARTS.get(key)
+    if text is None:
+        if len(_PARTS) >= _PARTS_MAX:
+            _PARTS.clear()
+        text = _PARTS[key] = _LINE_ENCODER(value)
+    return text
 
 
 @dataclass
@@ -143,7 +188,7 @@ def _jsonl_records(p: Path, lines: Iterable[bytes]) -> Iterator[Record]:
                          error=InputError(f"not UTF-8 text ({e.reason} at column {e.start + 1})", path=p, line=lineno))
             index += 1
             continue
-        if not raw.strip():
+        if not raw or raw.isspace():  # a blank line (not raw.strip(), which copies the line)
             continue
         try:
             yield Record(index, lineno, json.loads(raw))
@@ -182,16 +227,19 @@ class JsonlAppender:
     JSON; with ``own`` (a test of a record: is it one of this output's?), a file whose first record is not this
     output's raises :class:`InputError` first, untouched (see :func:`check_own_output`). ``ids`` holds the ``id``
     of every complete line, ``id_counts`` how many lines carry each (``count_ids=True``) and ``rows`` their values
-    (``keep_rows=True``); the file is read line by line. Each ``write`` flushes (``fsync=True``
-    also syncs to disk) so the file on disk is always a prefix of the final file.
+    (``keep_rows=True``); the file is read line by line. ``reuse``: a field whose list elements repeat from line to
+    line (``"tools"``), written by :func:`dumps_record` (the same bytes, less work). Each ``write`` flushes
+    (``fsync=True`` also syncs to disk) so the file on disk is always a prefix of the final file.
     """
 
     def __init__(self, path: str | os.PathLike, *, keep_rows: bool = False, fsync: bool = False, key: str = "id",
-                 own: Callable[[Any], bool] | None = None, what: str = "output", count_ids: bool = False):
+                 own: Callable[[Any], bool] | None = None, what: str = "output", count_ids: bool = False,
+                 reuse: str | None = None):
         self.path = Path(path)
         if own is not None:  # before anything is truncated: never write over a file that is not this output
             check_own_output(self.path, own, what)
         self.key, self.fsync = key, fsync
+        self.reuse = reuse  # a field whose list elements repeat across lines: see dumps_record
         self.ids: set[Any] = set()
         self.id_counts: Counter = Counter()  # with count_ids: how many complete lines carry each id
         self.rows: list[Any] = []
@@ -230,7 +278,7 @@ class JsonlAppender:
         return len(self.ids)
 
     def write(self, obj: dict[str, Any]) -> None:
-        self._f.write(dumps_line(obj) + "\n")
+        self._f.write((dumps_record(obj, self.reuse) if self.reuse else dumps_line(obj)) + "\n")
         self._f.flush()
         if self.fsync:
             os.fsync(self._f.fileno())

@@ -39,6 +39,7 @@ import argparse
 import asyncio
 import copy
 import datetime as _dt
+import gc
 import itertools
 import json
 import marshal
@@ -2268,7 +2269,8 @@ def verify_file(in_path: str | Path, fmt: str = "auto", kept_path: str | Path = 
         raise InputError(f"none of its {len(leading)} records is a sample ({fmt} format): is it the right file? "
                          f"First problem: {first.message}", path=in_path,
                          line=first.line)
-    kept_out = JsonlAppender(kept_path, count_ids=True, own=_is_kept_row, what="kept samples (funrl verify --out)")
+    kept_out = JsonlAppender(kept_path, count_ids=True, own=_is_kept_row, what="kept samples (funrl verify --out)",
+                             reuse="tools")
     try:
         rejected_out = JsonlAppender(rejected_path, count_ids=True, own=_is_rejected_row,
                                      what="rejected samples (funrl verify --rejected)")
@@ -2528,6 +2530,7 @@ def run_verify(args: argparse.Namespace) -> int:
             pool = load_pool(args.pool)
         ctx = VerifyContext(pool=pool, backend=ctx_backend, rules=rules,
                             max_response_chars=getattr(args, "max_response_chars", 2000))
+        gc.freeze()  # the pool lives to the end: later collections need not walk it again
         report = verify_file(args.input, args.format, args.out, args.rejected, args.report, ctx=ctx,
                              funrl_filter=args.funrl_filter, progress=not getattr(args, "no_progress", False))
     except (InputError, ValueError) as e:
