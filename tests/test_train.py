@@ -53,7 +53,7 @@ def test_real_model_cpu_recipe_is_the_papers_rl_after_a_short_format_warm_start(
     cfg = load_config(CONFIGS / "qwen2.5-coder-0.5b-cpu.yaml")
     assert cfg.model.backend == "peft" and cfg.model.name_or_path.endswith(".gguf") and cfg.model.lora.enabled
     assert cfg.grpo.init == "sft" and 0 < cfg.sft.max_steps * cfg.sft.per_device_train_batch_size <= 100
-    assert cfg.grpo.beta == 0.001 and cfg.grpo.temperature == 0.7
+    assert cfg.grpo.beta == 0.001 and cfg.grpo.num_generations == 8  # the paper's
     assert cfg.data.holdout_by == "api" and cfg.device == "cpu"
     assert cfg.grpo.save_steps <= 5 and cfg.report_to == ["none"]
 
