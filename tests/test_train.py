@@ -35,7 +35,8 @@ SHIPPED = ["tiny-cpu.yaml", "qwen2.5-coder-7b-unsloth.yaml", "qwen2.5-1.5b-colab
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_load(name):
     cfg = load_config(CONFIGS / name)
-    assert cfg.grpo.temperature == 0.7 and cfg.grpo.beta == 0.001
+    # the paper's T 0.7, except the 0.5B CPU recipe, whose SFT'd model barely explores at 0.7 (its comments)
+    assert cfg.grpo.temperature == (1.0 if name == "qwen2.5-coder-0.5b-cpu.yaml" else 0.7) and cfg.grpo.beta == 0.001
     assert cfg.egpo.entropy_lambda == 0.4 and cfg.egpo.entropy_alpha == 2.0 and cfg.egpo.advantage_mode == "egpo"
     assert cfg.grpo.per_device_train_batch_size % cfg.grpo.num_generations == 0
 
