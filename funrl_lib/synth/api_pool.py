@@ -2601,8 +2601,11 @@ def execute_again(api: ApiRecord, arguments: dict) -> dict:
 # result reads back equal to, and of the same types as, what the generator returns. A call is remembered only once
 # its arguments passed validation, which for the same record and the same arguments passes again, so a remembered
 # call skips it. The memory lives and dies with the record (records are not changed once built: see
-# ApiRecord.tool_dict); text is cheap for the garbage collector.
-_REMEMBER = 64  # calls per record (oldest forgotten first)
+# ApiRecord.tool_dict); text is cheap for the garbage collector. A few calls per record are enough for that (and for
+# a dialog that executes a call while planning and again while realising it); more would make memory grow with the
+# number of dialogs up to calls x pool size (issue 18, 2,000 APIs: `funrl dialogs` peaked at 75 MiB for 1k dialogs,
+# and for 50k at 118 MiB with 64 calls per record, 103 MiB with 16).
+_REMEMBER = 16  # calls per record (oldest forgotten first)
 # json.dumps(x, sort_keys=True, ensure_ascii=False) / json.dumps(x, ensure_ascii=False), without building an encoder
 # per call (json.dumps does for any non-default option)
 _CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode

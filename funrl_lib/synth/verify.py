@@ -1556,10 +1556,11 @@ def rule_hallucinated_values(sample: Sample, ctx: VerifyContext) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def _content_words(text: str) -> frozenset[str]:
     """Words that carry meaning (3+ letters, not a stop word or a number), camelCase split; cached since the same
-    request is compared with every call that answers it."""
+    request is compared with every call that answers it (within a sample: a cache of the last few thousand texts,
+    not of a whole file's, so memory stays flat however many samples are verified)."""
     # _WORD_RUN.findall(s.lower()) is _tokens(s): the runs between the [\W_]+ that _norm turns into spaces
     return frozenset(t for t in set(_WORD_RUN.findall(_split_camel(text).lower()))
                      if len(t) >= 3 and t not in _STOP and not t.isdigit())
