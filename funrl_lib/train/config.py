@@ -193,7 +193,18 @@ class GRPOSettings:
     """e.g. ``adamw_8bit`` / ``paged_adamw_8bit`` on a GPU with bitsandbytes."""
     use_vllm: bool = False
     vllm_gpu_memory_utilization: float = 0.3
+    """``colocate`` mode: the share of each GPU vLLM takes (``server`` mode: ``trl vllm-serve`` sets its own)."""
+    vllm_mode: str = "colocate"
+    """With ``use_vllm``: ``colocate`` (vLLM inside each training process) or ``server`` (rollouts from a separate
+    ``trl vllm-serve`` on GPUs of its own; docs/multi-gpu.md)."""
+    vllm_server_base_url: str | None = None
+    """``server`` mode: where ``trl vllm-serve`` listens, e.g. ``http://10.0.0.5:8000`` (None: TRL's default,
+    port 8000 on this machine)."""
     log_completions: bool = False
+
+    def __post_init__(self) -> None:
+        if self.vllm_mode not in ("colocate", "server"):
+            raise ValueError(f"vllm_mode must be 'colocate' or 'server', not {self.vllm_mode!r}")
 
 
 @dataclass

@@ -11,6 +11,10 @@ Layout of ``<run_dir>`` (``output_dir`` or ``outputs/runs/<name>``)::
 Re-running an interrupted command resumes from its last checkpoint (model, optimizer, scheduler, RNG and step);
 ``log.jsonl`` is cut back to that step so the curves have no duplicate points. A finished stage (``final/`` with
 ``done.json``) is not redone unless ``force=True``.
+
+Several processes (``accelerate launch``, ``torchrun``; docs/multi-gpu.md): the training arguments are built first
+(they set up the processes, and DeepSpeed ZeRO-3 before the model loads), the main process builds or caches the
+model and the data before the others read them, and only it writes the config, the log and ``final/``.
 """
 
 from __future__ import annotations
@@ -69,12 +73,14 @@ def jsonl_logger(path: str | Path) -> Any:
 
     class JsonlLogger(TrainerCallback):
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if not state.is_world_process_zero:  # one writer when several processes train
+                return
             kept = [e for e in read_log(path) if e.get("step", 0) <= state.global_step]
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if logs:
+            if logs and state.is_world_process_zero:
                 entry = {"step": state.global_step, "time": round(time.time(), 3), **logs}
                 with open(path, "a", encoding="utf-8") as f:
                     f.write(json.dumps(entry, default=float) + "\n")
@@ -102,7 +108,14 @@ def _common_args(cfg: Config, out: Path, cpu: bool) -> dict[str, Any]:
                 save_strategy="steps", disable_tqdm=False, **_precision(cpu))
 
 
+def _is_main_process() -> bool:
+    """Before the training arguments exist: rank 0 of a multi-process launch (``RANK``), or the only process."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _write_config(cfg: Config) -> None:
+    if not _is_main_process():
+        return
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
@@ -115,7 +128,7 @@ def _finished(cfg: Config, out: Path, label: str, force: bool) -> Path | None:
         if not force:
             print(f"{label} already finished: {final} (use --force to redo)")
             return final
-        shutil.rmtree(out)
+        shutil.rmtree(out, ignore_errors=True)  # every process may get here; one of them deletes it
     _check_loggers(cfg.report_to)
     _write_config(cfg)
     return None
@@ -126,12 +139,17 @@ def _train(trainer: Any, policy: Policy, out: Path, info: dict[str, Any]) -> Pat
     start = time.time()
     trainer.train(resume_from_checkpoint=last_checkpoint(out))
     final = out / "final"
-    if final.exists():
+    main = trainer.accelerator.is_main_process
+    if main and final.exists():
         shutil.rmtree(final)
-    trainer.save_model(str(final))
-    policy.tokenizer.save_pretrained(str(final))
-    done = {"global_step": trainer.state.global_step, "seconds": round(time.time() - start, 1), **info}
-    (final / "done.json").write_text(json.dumps(done, indent=1) + "\n")
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(final))  # every process (ZeRO-3 gathers the weights); the main one writes
+    if main:
+        policy.tokenizer.save_pretrained(str(final))
+        done = {"global_step": trainer.state.global_step, "seconds": round(time.time() - start, 1),
+                "processes": trainer.accelerator.num_processes, **info}
+        (final / "done.json").write_text(json.dumps(done, indent=1) + "\n")
+    trainer.accelerator.wait_for_everyone()  # no process goes on before final/ is complete
     return final
 
 
@@ -143,9 +161,6 @@ def run_sft(cfg: Config, *, force: bool = False, callbacks: list | None = None) 
     prepare_backend(cfg)  # Unsloth (backend unsloth) before trl/transformers/peft
     from trl import SFTConfig, SFTTrainer
 
-    policy = load_policy(cfg)
-    train, _, counts = prepare_rows(cfg, policy.tokenizer)
-    print(f"SFT on {counts['train']} rows ({counts})")
     s = cfg.sft
     cpu = use_cpu(cfg)
     args = SFTConfig(
@@ -155,6 +170,10 @@ def run_sft(cfg: Config, *, force: bool = False, callbacks: list | None = None) 
         lr_scheduler_type=s.lr_scheduler_type, weight_decay=s.weight_decay, logging_steps=s.logging_steps,
         save_steps=s.save_steps, save_total_limit=s.save_total_limit, max_length=cfg.model.max_seq_length,
         completion_only_loss=True, gradient_checkpointing=cfg.model.gradient_checkpointing, dataset_num_proc=None)
+    with args.main_process_first(local=False, desc="model and data"):  # built or cached once, then read
+        policy = load_policy(cfg)
+        train, _, counts = prepare_rows(cfg, policy.tokenizer)
+    print(f"SFT on {counts['train']} rows ({counts})")
     trainer = SFTTrainer(model=policy.model, args=args, train_dataset=rows_dataset(train, with_completion=True),
                          processing_class=policy.tokenizer, peft_config=policy.peft_config,
                          callbacks=[jsonl_logger(out / "log.jsonl"), *(callbacks or [])])
@@ -200,7 +219,8 @@ def grpo_args(cfg: Config, out: Path, cpu: bool) -> Any:
         max_steps=g.max_steps, logging_steps=g.logging_steps, save_steps=g.save_steps,
         save_total_limit=g.save_total_limit, mask_truncated_completions=g.mask_truncated_completions,
         max_grad_norm=g.max_grad_norm, warmup_steps=g.warmup_ratio, optim=g.optim, use_vllm=g.use_vllm,
-        vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization, log_completions=g.log_completions,
+        vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization, vllm_mode=g.vllm_mode,
+        vllm_server_base_url=g.vllm_server_base_url, log_completions=g.log_completions,
         gradient_checkpointing=cfg.model.gradient_checkpointing)
 
 
@@ -212,13 +232,15 @@ def run_train(cfg: Config, *, force: bool = False, callbacks: list | None = None
         return final
     prepare_backend(cfg)  # Unsloth (backend unsloth) before trl/transformers/peft
     init = _init_path(cfg)
-    policy = load_policy(cfg, init=init)
+    args = grpo_args(cfg, out, use_cpu(cfg))
+    with args.main_process_first(local=False, desc="model and data"):  # built or cached once, then read
+        policy = load_policy(cfg, init=init)
+        train, _, counts = prepare_rows(cfg, policy.tokenizer)
     from .egpo import entropy_trainer_class  # after prepare_backend: Unsloth (if used) has patched trl
 
-    train, _, counts = prepare_rows(cfg, policy.tokenizer)
     print(f"{mode.upper()} on {counts['train']} prompts from {init or 'the base model'}")
     trainer = entropy_trainer_class()(
-        model=policy.model, reward_funcs=[_reward(cfg)], args=grpo_args(cfg, out, use_cpu(cfg)),
+        model=policy.model, reward_funcs=[_reward(cfg)], args=args,
         train_dataset=rows_dataset(train, with_completion=False), processing_class=policy.tokenizer,
         peft_config=policy.peft_config, egpo=cfg.egpo,
         callbacks=[jsonl_logger(out / "log.jsonl"), *(callbacks or [])])
@@ -268,5 +290,18 @@ def run_cli(args: Any) -> int:
             raise
         print(f"funrl {args.command}: error: {e} (FUNRL_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 2
+    _leave_process_group()
     print(f"done: {final}")
     return 0
+
+
+def _leave_process_group() -> None:
+    """End a multi-process run cleanly: without this, gloo (CPU) aborts every process at exit. The barrier and the
+    pause first let gloo's worker threads finish with the last collectives (they need the interpreter lock to free
+    them, and destroying the group holds it while it waits for those threads: a deadlock, 1 run in 5 here)."""
+    if "torch" in sys.modules:
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            time.sleep(0.2)
+            dist.destroy_process_group()
