@@ -1,9 +1,10 @@
 """System prompts shared by synthesis, training and evaluation, kept verbatim where a source publishes them.
 
-``TOOLACE_SYSTEM`` is the system prompt of the released ToolACE data (``Team-ACE/ToolACE``), ``\\n``s and spacing
-as in the data (../shared/reference/toolace.md §5). ``FUNRL_SYSTEM`` follows FunRL/EGPO's template (v4 Fig. 8):
-the ToolACE/BFCL persona, a ``# Tool`` header with the functions as JSON, then the think-then-call instructions; the
-paper shows it only in a figure, so the wording of the instruction lines is ours (funrl-egpo.md §3).
+``TOOLACE_SYSTEM`` is the system prompt of the released ToolACE data (the ``system`` field of the HF dataset
+``Team-ACE/ToolACE``), ``\\n``s and spacing as in the data. ``FUNRL_SYSTEM`` follows FunRL/EGPO's template (arXiv
+2508.05118v4 Fig. 8): the ToolACE/BFCL persona, a ``# Tool`` header with the functions as JSON, then the
+think-then-call instructions; the paper shows it only in a figure, so the wording of the instruction lines is ours
+(arXiv 2508.05118v4 Fig. 8, App. D).
 """
 
 from __future__ import annotations

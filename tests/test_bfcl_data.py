@@ -9,7 +9,7 @@ import pytest
 from funrl_lib.bfcl.data import (AST_CATEGORIES, BFCLDataError, SUPPORTED_CATEGORIES, bfcl_data_version,
                                  find_data_dir, load_category)
 
-# Entry counts of BFCL v4 (../shared/reference/bfcl.md §1).
+# Entry counts of BFCL v4 (gorilla repo, ``berkeley-function-call-leaderboard/bfcl_eval/data/BFCL_v4_*.json``).
 COUNTS = {"simple_python": 400, "multiple": 200, "parallel": 200, "parallel_multiple": 200, "live_simple": 258,
           "live_multiple": 1053, "live_parallel": 16, "live_parallel_multiple": 24, "irrelevance": 240,
           "live_irrelevance": 884, "live_relevance": 16}

@@ -78,3 +78,17 @@ def test_every_configs_logger_is_installed_by_the_requirements():
     # the train extra carries the same pin as requirements.txt
     train = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["train"]
     assert f"tensorboard=={pinned['tensorboard']}" in train
+
+
+def test_no_file_points_outside_the_repo_for_its_sources():
+    # Citations name the paper (section, equation, table) or the upstream file, never a reference note outside
+    # the repository (issue 15).
+    bad = []
+    for top in ("funrl_lib", "scripts", "notebooks", "benchmarks", "configs", "tests"):
+        for path in sorted((ROOT / top).rglob("*")):
+            if not path.is_file() or path.suffix not in {".py", ".ipynb", ".yaml", ".yml", ".md", ".txt", ".json"}:
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+            bad += [f"{path.relative_to(ROOT)}: {needle}" for needle in ("../" + "shared", "shared/" + "reference")
+                    if needle in text]
+    assert not bad, bad

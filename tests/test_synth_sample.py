@@ -46,7 +46,7 @@ def weather_sample(sid="d1"):
 
 
 def test_toolace_system_prompt_is_the_released_text():
-    # the released prompt, split where the data has "\n" (toolace.md §5)
+    # the released prompt, split where the data has "\n" (HF ``Team-ACE/ToolACE``, ``system`` field)
     assert TOOLACE_SYSTEM.startswith("You are an expert in composing functions. You are given a question and a set "
                                      "of possible functions. \nBased on the question")
     assert TOOLACE_SYSTEM.endswith("func2(params)]\n\nNO other text MUST be included.")

@@ -1,6 +1,6 @@
 """Dialogs from an API pool: ToolACE's Self-Guided Dialog Generation (SDG) with user, assistant and tool agents.
 
-ToolACE (P2 §2.2; ../shared/reference/toolace.md §3) simulates three agents over a few candidate APIs: a **user**
+ToolACE (ICLR 2025, arXiv 2409.00920v2 §2.2) simulates three agents over a few candidate APIs: a **user**
 who asks (and answers follow-up questions), an **assistant** who calls APIs, asks for missing information,
 summarises tool output or answers without tools, and a **tool** agent that returns results. A complexity evaluator
 scores each dialog and the user agent is steered up or down ("self-guided complication"). This module does that in

@@ -4,8 +4,9 @@ Every field is a documented dataclass attribute with its default and, where it c
 the source. A YAML file sets any subset; unknown or mistyped fields are errors that name ``FILE:LINE`` and the dotted
 field. ``--set grpo.max_steps=4`` style overrides (YAML values) are applied on top, so one file serves a smoke run.
 
-Sources: FunRL/EGPO v4 §5.2 (../shared/reference/funrl-egpo.md §5) for the paper's recipe; TRL 1.14 ``GRPOConfig``
-(stack.md §2) for everything the paper leaves open; Unsloth's GRPO notebooks (stack.md §6) for LoRA defaults.
+Sources: FunRL/EGPO (arXiv 2508.05118v4) §5.2 for the paper's recipe; TRL 1.14 ``GRPOConfig`` (``trl/trainer/
+grpo_config.py``) for everything the paper leaves open; Unsloth's GRPO notebooks (``nb/Qwen3_(4B)-GRPO.ipynb``) and
+``FastLanguageModel.get_peft_model`` for LoRA defaults.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ Because E_i ≥ 0 the bonus is ≥ 0, and the cap |A_i|/α (α > 1) keeps A'_i o
 direction of the update never flips; A_i = 0 (a group whose rollouts all got the same reward) gets no bonus. A
 rollout without a closed think span has W = 0: it gets no bonus (and reward 0 under the binary reward).
 
-Design choices (funrl-egpo.md §6, stack.md §5):
+Design choices (arXiv 2508.05118v4 §3.2 and §4.2, Eq. 5, mapped onto TRL's ``GRPOTrainer`` as its maintainers advise
+in huggingface/trl#4525):
 
 - The hook is ``_generate_and_score_completions``: TRL computes the group advantages inline there, and Unsloth's
   generated trainer keeps that method while replacing ``compute_loss``. The override calls ``super()`` and edits

@@ -55,7 +55,7 @@ def _is_adapter(path: str | Path | None) -> bool:
 
 
 def _prepare_tokenizer(tokenizer: Any) -> Any:
-    # GRPO generates from left-padded prompts and needs a pad token (stack.md §3).
+    # GRPO generates from left-padded prompts and needs a pad token (TRL docs, ``grpo_trainer.md``).
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
