@@ -54,7 +54,7 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
     """The evaluation options ``funrl demo`` and ``funrl study`` share."""
-    from .pipeline import DEFAULT_EVAL
+    from .evaluation_defaults import DEFAULT_EVAL
 
     d = DEFAULT_EVAL
     p.add_argument("--heldout-limit", type=int, default=d["heldout_limit"], help="held-out rows evaluated per policy")

@@ -29,14 +29,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .evaluation_defaults import DEFAULT_EVAL, SMOKE_EVAL  # noqa: F401  (pipeline.DEFAULT_EVAL/SMOKE_EVAL still work)
+
 __all__ = ["STAGES", "PipelineError", "run_pipeline", "write_pipeline_report"]
 
 STAGES = ("pool", "dialogs", "verify", "export", "sft", "grpo", "egpo", "evaluate", "report")
-# the evaluation the demo and the study run by default (the CLI's defaults too)
-DEFAULT_EVAL = {"heldout_limit": 100, "bfcl_per_category": 5, "bfcl_categories": "single_turn", "max_new_tokens": 192}
 DEFAULT_CORRUPT_RATE = 0.3
-SMOKE_EVAL = {"heldout_limit": 3, "bfcl_per_category": 1, "bfcl_categories": "simple_python,irrelevance",
-              "max_new_tokens": 16}
 
 
 class PipelineError(ValueError):
@@ -277,7 +275,7 @@ def write_pipeline_report(out: str | Path, cfg: Any, *, command: str, this_run_s
     """``<out>/report.md`` (and ``eval/report.md``, ``figures/5_evaluation.png``) from the files the stages wrote."""
     from .demo import versions
     from .study import metrics_table, summarize_results, write_report
-    from .train.run import read_log
+    from .train.logs import read_log
 
     out = Path(out)
     synth, figures = out / "synth", out / "figures"

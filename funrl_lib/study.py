@@ -34,7 +34,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
-from .pipeline import DEFAULT_EVAL
+from .evaluation_defaults import DEFAULT_EVAL
 
 __all__ = ["ALL_ARMS", "ARMS", "default_arms", "evaluate_arms", "mean_ci", "parse_arms", "run_study",
            "study_caveats", "study_curves", "study_title", "summarize_results", "write_report"]

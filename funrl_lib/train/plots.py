@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from .run import read_log
+from .logs import read_log
 
 __all__ = ["PANELS", "curves", "plot_training"]
 

@@ -33,6 +33,7 @@ import yaml
 from .backend import prepare_backend
 from .config import Config
 from .data import prepare_rows, rows_dataset
+from .logs import read_log
 from .models import Policy, load_policy, use_cpu
 
 __all__ = ["jsonl_logger", "last_checkpoint", "read_log", "run_sft", "run_train", "stage_dir"]
@@ -50,20 +51,6 @@ def last_checkpoint(directory: Path) -> str | None:
         if step.isdigit() and (p / "trainer_state.json").exists() and int(step) > best_step:
             best, best_step = str(p), int(step)
     return best
-
-
-def read_log(path: str | Path) -> list[dict[str, Any]]:
-    """The entries of a ``log.jsonl`` (a torn last line, from a kill mid-write, is skipped)."""
-    out = []
-    p = Path(path)
-    if not p.exists():
-        return out
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
 
 
 def jsonl_logger(path: str | Path) -> Any:
