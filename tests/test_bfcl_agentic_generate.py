@@ -9,7 +9,6 @@ import copy
 import json
 
 import pytest
-from test_bfcl_prompts import bfcl_utils  # noqa: F401 - BFCL's own prompt functions (parsers stubbed)
 
 from funrl_lib.bfcl.agentic import load_agentic
 from funrl_lib.bfcl.agentic_generate import cannot_generate, memory_prereqs, prereq_path
@@ -63,7 +62,7 @@ def test_warm_up_dialogues_are_bfcls():
     ("memory_kv", "[core_memory_add(key='first_name', value='Michael')]", "[core_memory_retrieve_all()]"),
     ("memory_rec_sum", "[memory_append(text='The user is called Michael.')]", "[memory_retrieve()]"),
 ])
-def test_memory_generation_offline_then_evaluate(tmp_path, bfcl_utils, category, store, lookup):  # noqa: F811
+def test_memory_generation_offline_then_evaluate(tmp_path, bfcl_utils, category, store, lookup):
     handler_utils, bfcl_utils_mod = bfcl_utils
     model = MemoryModel(store, lookup)
     report = generate(model, categories=f"{category},memory_vector,web_search_base", out=tmp_path, limit=2,

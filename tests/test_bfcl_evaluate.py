@@ -13,7 +13,9 @@ from funrl_lib.bfcl.mutations import mutations
 from funrl_lib.calls import render_calls
 from funrl_lib.cli import main
 
-from test_bfcl_parity import read_fixture
+from bfcl_two_mode_fixtures import read_fixture
+
+PARITY_FIXTURES = Path(__file__).parent / "fixtures" / "bfcl_parity"
 
 
 def _write(path: Path, rows) -> None:
@@ -26,7 +28,7 @@ def test_accuracies_equal_the_official_checkers_on_the_same_files(tmp_path):
     the official checker's verdicts on exactly these outputs are in the fixtures."""
     expected = {}
     for category in SUPPORTED_CATEGORIES:
-        header, rows = read_fixture(category)
+        header, rows = read_fixture(PARITY_FIXTURES, category)
         entries = load_category(category)
         lines, correct = [], 0
         for i, row in enumerate(rows):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from bfcl_two_mode_fixtures import assert_rows_agree, read_fixture
-from test_bfcl_prompts import bfcl_utils  # noqa: F401 - BFCL's own prompt functions (parsers stubbed)
 
 from funrl_lib.bfcl.evaluate import evaluate_results
 from funrl_lib.bfcl.format_sensitivity import (CONFIGS, load_format_sensitivity, format_messages,
@@ -70,7 +69,7 @@ def test_evaluate_reproduces_the_official_summary(tmp_path, fixture, label):
     assert f"max delta {official['accuracy_max_delta']}" in md.read_text()
 
 
-def test_prompts_are_bfcls_for_every_configuration(bfcl_utils):  # noqa: F811
+def test_prompts_are_bfcls_for_every_configuration(bfcl_utils):
     handler_utils, bfcl_utils_mod = bfcl_utils
     theirs_entries = bfcl_utils_mod.load_dataset_entry("format_sensitivity")
     ours = list(load_format_sensitivity().values())

@@ -5,7 +5,7 @@ with ``bfcl_eval.utils.load_dataset_entry``, the decoder with ``default_decode_e
 with ``BaseHandler.inference_multi_turn_prompting`` (run on a scripted handler), the scorer with
 ``eval_runner._evaluate_single_multi_turn_entry`` (replicated below from BFCL's decoder and official checker; the
 runner module itself imports every vendor SDK). BFCL's handler code imports its Java/JavaScript parsers (tree-sitter,
-not installed with ``--no-deps``): the ``bfcl_utils`` fixture of test_bfcl_prompts stubs those.
+not installed with ``--no-deps``): the ``bfcl_utils`` fixture (conftest.py) stubs those.
 """
 
 from __future__ import annotations
@@ -23,11 +23,6 @@ from funrl_lib.bfcl.multi_turn import (MAXIMUM_STEP_LIMIT, MULTI_TURN_CATEGORIES
                                        score_multi_turn)
 from funrl_lib.bfcl.prompts import MISSED_FUNCTIONS_MESSAGE, with_bfcl_system_prompt
 from funrl_lib.calls import DecodeError
-
-import test_bfcl_prompts
-
-# BFCL's handler utils with its Java/JavaScript parsers (tree-sitter) stubbed: a fixture shared with that module.
-bfcl_utils = test_bfcl_prompts.bfcl_utils
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,44 +1,16 @@
 """The BFCL prompt funrl builds is BFCL's own, character for character, on real entries of every category.
 
 BFCL's prompt code (bfcl_eval/model_handler/utils.py) imports its Java/JavaScript parsers, which need tree-sitter;
-those two modules (and tenacity, when missing) are stubbed here so BFCL's own functions run without them.
+the ``bfcl_utils`` fixture (tests/conftest.py) stubs those two modules (and tenacity, when missing) so BFCL's own
+functions run without them.
 """
 
 import copy
-import importlib.util
-import sys
-import types
 
 import pytest
 
 from funrl_lib.bfcl.data import JAVA_JS_CATEGORIES, SUPPORTED_CATEGORIES, load_category
 from funrl_lib.bfcl.prompts import execution_results_message, with_bfcl_system_prompt
-
-
-@pytest.fixture(scope="module")
-def bfcl_utils():
-    stubs = {"bfcl_eval.model_handler.parser.java_parser": {"parse_java_function_call": None},
-             "bfcl_eval.model_handler.parser.js_parser": {"parse_javascript_function_call": None}}
-    if importlib.util.find_spec("tenacity") is None:
-        stubs["tenacity"] = {n: (lambda *a, **k: (lambda f: f)) for n in
-                             ("retry", "retry_if_exception_type", "stop_after_attempt", "wait_random_exponential",
-                              "retry_if_exception_message", "wait_exponential", "before_sleep_log")}
-    saved = {name: sys.modules.get(name) for name in stubs}
-    for name, attrs in stubs.items():
-        mod = types.ModuleType(name)
-        for k, v in attrs.items():
-            setattr(mod, k, v)
-        sys.modules[name] = mod
-    try:
-        from bfcl_eval.model_handler import utils as handler_utils
-        from bfcl_eval import utils as bfcl_utils_mod
-        yield handler_utils, bfcl_utils_mod
-    finally:
-        for name, mod in saved.items():
-            if mod is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = mod
 
 
 @pytest.mark.parametrize("category", SUPPORTED_CATEGORIES + JAVA_JS_CATEGORIES)
