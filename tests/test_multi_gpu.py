@@ -112,9 +112,9 @@ def test_egpo_metrics_are_gathered_across_two_processes(tmp_path):
     """Each process has its own group of 8 rollouts (another prompt); the logged ``egpo/…`` metrics are those of
     all 16, the same in both processes, and differ from what either process saw alone."""
     pytest.importorskip("trl")
-    from test_train import _thinking_model  # rollouts with think spans, so the metrics are not all zero
+    from tiny_models import thinking_model  # rollouts with think spans, so the metrics are not all zero
 
-    model, tokenizer = _thinking_model()
+    model, tokenizer = thinking_model()
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
     proc = accelerate_launch("tests/multi_gpu_probe.py", str(tmp_path / "model"), str(tmp_path / "out"))

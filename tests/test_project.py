@@ -162,3 +162,16 @@ def test_moved_names_stay_importable_from_their_old_modules():
     assert pipeline.DEFAULT_EVAL is evaluation_defaults.DEFAULT_EVAL
     assert pipeline.SMOKE_EVAL is evaluation_defaults.SMOKE_EVAL
     assert plots.read_log is logs.read_log
+
+
+def test_no_test_module_imports_another():
+    # shared fixtures live in tests/conftest.py, shared helpers in plain modules (bfcl_two_mode_fixtures, tiny_models)
+    import ast
+
+    bad = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            bad += [f"{path.name}: {n}" for n in names if n.split(".")[-1].startswith("test_") or n.startswith("tests.")]
+    assert not bad, bad

@@ -15,7 +15,9 @@ from funrl_lib.cli import main  # noqa: E402
 from funrl_lib.train.config import ConfigError, load_config  # noqa: E402
 from funrl_lib.train.egpo import entropy_trainer_class  # noqa: E402
 from funrl_lib.train.run import read_log  # noqa: E402
-from funrl_lib.train.tiny import tiny_qwen2, tiny_tokenizer  # noqa: E402
+from funrl_lib.train.tiny import tiny_tokenizer  # noqa: E402
+
+from tiny_models import thinking_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -91,28 +93,6 @@ def test_overrides_and_defaults(tmp_path):
 # EGPO vs GRPO: same seed and data, a different loss
 # ---------------------------------------------------------------------------------------------------------------
 
-TARGET = "<think>ok go</think>\n[f(a=1)]"
-
-
-def _thinking_model():
-    """A tiny Qwen2 taught (in a second of plain SGD) to answer with a short think span, so rollouts have CoT."""
-    tokenizer = tiny_tokenizer([TARGET, "hi there"] * 20, vocab_size=300)
-    torch.manual_seed(0)
-    model = tiny_qwen2(tokenizer, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                       num_key_value_heads=1, max_position_embeddings=128)
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hi there"}], add_generation_prompt=True)
-    prompt = prompt["input_ids"] if isinstance(prompt, dict) or hasattr(prompt, "keys") else prompt
-    ids = torch.tensor([list(prompt) + tokenizer.encode(TARGET + "<|im_end|>")])
-    labels = ids.clone()
-    labels[0, :len(prompt)] = -100
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(80):
-        model(input_ids=ids, labels=labels).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    return model, tokenizer
-
-
 def parity_reward(completions, **kwargs):
     """Mixed rewards inside every group, whatever the policy writes: 1 for an even number of characters."""
     texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
@@ -121,7 +101,7 @@ def parity_reward(completions, **kwargs):
 
 @pytest.mark.slow
 def test_egpo_changes_the_loss_against_grpo(tmp_path):
-    model, tokenizer = _thinking_model()
+    model, tokenizer = thinking_model()
     state = {k: v.clone() for k, v in model.state_dict().items()}
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": "hi there"}]}] * 8)
     logs = {}
