@@ -33,3 +33,21 @@ def bfcl_utils():
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = mod
+
+
+@pytest.fixture(scope="module")
+def tiny_chatml():
+    """The tiny Qwen2 (random, seed 0, a few thousand parameters, wide initialisation so greedy choices are not
+    near-ties) and its ChatML tokenizer (eos <|im_end|>, pad <|endoftext|>), trained on one think-then-call turn.
+    Module scope: a module that changes it changes only its own copy."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from funrl_lib.train.tiny import render_chatml, tiny_qwen2, tiny_tokenizer
+
+    texts = [render_chatml([{"role": "user", "content": "call f with a=1 please"},
+                            {"role": "assistant", "content": "<think>ok</think>\n[f(a=1)]"}])] * 30
+    tokenizer = tiny_tokenizer(texts, vocab_size=300)
+    torch.manual_seed(0)
+    model = tiny_qwen2(tokenizer, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, max_position_embeddings=512, initializer_range=0.5).eval()
+    return types.SimpleNamespace(model=model, tokenizer=tokenizer)

@@ -24,23 +24,16 @@ from gguf_tiny import write_tiny_gguf  # noqa: E402
 from funrl_lib.model_source import (STAMP, ModelNotFound, ResolvedModel, end_of_turn_token,  # noqa: E402
                                     fix_end_of_turn, load_causal_lm, resolve_model)
 from funrl_lib.train.config import load_config  # noqa: E402
-from funrl_lib.train.tiny import render_chatml, tiny_qwen2, tiny_tokenizer  # noqa: E402
 
 HUB_ID = "Qwen/Qwen2.5-Coder-7B-Instruct"
 IM_END, ENDOFTEXT = "<|im_end|>", "<|endoftext|>"
 
 
 @pytest.fixture(scope="module")
-def tiny():
+def tiny(tiny_chatml):
     """The tiny Qwen2 (random, a few thousand parameters) and its ChatML tokenizer: eos <|im_end|>, pad
-    <|endoftext|>."""
-    texts = [render_chatml([{"role": "user", "content": "call f with a=1 please"},
-                            {"role": "assistant", "content": "<think>ok</think>\n[f(a=1)]"}])] * 30
-    tokenizer = tiny_tokenizer(texts, vocab_size=300)
-    model = tiny_qwen2(tokenizer, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                       num_key_value_heads=2, max_position_embeddings=512, initializer_range=0.5)
-    model.eval()
-    return SimpleNamespace(model=model, tokenizer=tokenizer)
+    <|endoftext|> (tests/conftest.py)."""
+    return tiny_chatml
 
 
 @pytest.fixture(scope="module")

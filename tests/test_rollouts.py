@@ -9,17 +9,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from funrl_lib.train.rollouts import prefill_cache, sample_rollouts  # noqa: E402
-from funrl_lib.train.tiny import render_chatml, tiny_qwen2, tiny_tokenizer  # noqa: E402
+from funrl_lib.train.tiny import render_chatml  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    texts = [render_chatml([{"role": "user", "content": "call f with a=1 please"},
-                            {"role": "assistant", "content": "<think>ok</think>\n[f(a=1)]"}])] * 30
-    tokenizer = tiny_tokenizer(texts, vocab_size=300)
-    torch.manual_seed(0)
-    model = tiny_qwen2(tokenizer, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                       num_key_value_heads=2, max_position_embeddings=512, initializer_range=0.5).eval()
+def tiny(tiny_chatml):
+    model, tokenizer = tiny_chatml.model, tiny_chatml.tokenizer  # tests/conftest.py
     ids = tokenizer(render_chatml([{"role": "user", "content": "call f with a=1 please"}]) + "<|im_start|>assistant\n",
                     return_tensors="pt")["input_ids"]
     return model, tokenizer, ids
