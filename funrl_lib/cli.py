@@ -223,7 +223,7 @@ def _bfcl_score(args: argparse.Namespace) -> int:
     from .bfcl.data import bfcl_data_version, find_data_dir
     from .bfcl.evaluate import model_folder
     from .bfcl.score import is_fc_model_name, quarantine_lines, score_results_file, write_verdicts
-    from .synth.io import check_own_output, quarantine_path
+    from .io import check_own_output, quarantine_path
 
     data_dir = find_data_dir(args.data_dir)
     fc = is_fc_model_name(model_folder(args.results).name)
@@ -275,7 +275,7 @@ def _bfcl_evaluate(args: argparse.Namespace) -> int:
 
     from .bfcl.evaluate import EvaluateError, evaluate_results, write_outputs
     from .bfcl.score import quarantine_lines
-    from .synth.io import InputError, check_own_json, quarantine_path
+    from .io import InputError, check_own_json, quarantine_path
 
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -358,7 +358,7 @@ def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .synth.export import iter_export_rows, to_dataset
-    from .synth.io import InputError, Quarantine, check_own_output, dumps_record
+    from .io import InputError, Quarantine, check_own_output, dumps_record
     from .synth.sample import read_samples
 
     key = _EXPORT_KEY[args.to]
@@ -423,7 +423,7 @@ def _command_of(argv: Sequence[str]) -> str:
 
 # The errors a command reports as `funrl: error: ...` (exit 2): (module, class). Looked up only in modules already
 # imported (an error of a class can only come from a module that was imported), so main imports none of them.
-_USER_ERRORS = (("funrl_lib.bfcl.data", "BFCLDataError"), ("funrl_lib.synth.io", "InputError"),
+_USER_ERRORS = (("funrl_lib.bfcl.data", "BFCLDataError"), ("funrl_lib.io", "InputError"),
                 ("funrl_lib.train.config", "ConfigError"), ("funrl_lib.pipeline", "PipelineError"),
                 ("funrl_lib.train.backend", "BackendError"))
 

@@ -156,7 +156,7 @@ def run_pipeline(config: str | Path | None = "configs/tiny-cpu.yaml", out: str |
     def verify_stage() -> dict[str, Any]:
         from .synth.api_pool import load_pool
         from .synth.corrupt import corrupt_samples, pool_executor
-        from .synth.io import write_jsonl
+        from .io import write_jsonl
         from .synth.plots import plot_verify_report
         from .synth.sample import read_samples
         from .synth.verify import verify_file
@@ -175,7 +175,7 @@ def run_pipeline(config: str | Path | None = "configs/tiny-cpu.yaml", out: str |
 
     def export_stage() -> dict[str, Any]:
         from .synth.export import export_rows
-        from .synth.io import write_jsonl
+        from .io import write_jsonl
         from .synth.sample import read_samples
         samples = [s for _, s, _ in read_samples(str(synth / "kept.jsonl")) if s is not None]
         rows = write_jsonl(trl_path, export_rows(samples, "trl"))
@@ -245,7 +245,7 @@ def _close(fig: Any) -> None:
 
 def _recall(synth: Path) -> dict[str, dict[str, int]]:
     """Per injected defect: injected, rejected; and the clean dialogs rejected (false positives)."""
-    from .synth.io import read_records
+    from .io import read_records
     kinds = {}
     for rec in read_records(synth / "dialogs_noisy.jsonl"):
         if rec.error is None:

@@ -175,3 +175,21 @@ def test_no_test_module_imports_another():
                      else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
             bad += [f"{path.name}: {n}" for n in names if n.split(".")[-1].startswith("test_") or n.startswith("tests.")]
     assert not bad, bad
+
+
+def test_the_jsonl_layer_sits_below_every_stage():
+    # funrl_lib.io (stdlib only) serves synth, bfcl, train and the CLI; funrl_lib.synth.io only re-exports it
+    import subprocess
+    import sys
+
+    from funrl_lib import io
+    from funrl_lib.synth import io as synth_io
+
+    graph = _funrl_import_graph(top_level_only=False)
+    assert graph["funrl_lib.io"] == set()
+    assert [m for m, deps in graph.items() if "funrl_lib.synth.io" in deps] == []
+    assert all(getattr(synth_io, name) is getattr(io, name) for name in io.__all__)
+    assert synth_io.__all__ == io.__all__
+    code = "import sys, funrl_lib.io; print(sorted(m for m in ('torch', 'transformers', 'yaml') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.strip() == "[]"

@@ -555,7 +555,7 @@ def prepare_result_file(path: str | os.PathLike) -> tuple[set[str], list[str]]:
     "result": ...}`` objects, repeated ids (the first is kept) and ``Error during inference`` lines (retried).
     A dropped line that is not a record (not UTF-8, not JSON, not such an object; a torn last line is only a cut
     write) is kept in ``<path>.quarantine.jsonl``, funrl's one quarantine convention."""
-    from ..synth.io import Quarantine
+    from ..io import Quarantine
 
     path = Path(path)
     if not path.exists():

@@ -195,8 +195,8 @@ def _as_read(line: str) -> str:
 
 def quarantine_lines(report: ScoreReport, out: str | os.PathLike) -> int:
     """Keep the lines ``report`` could not score in ``<out>.quarantine.jsonl`` (funrl's one quarantine convention,
-    :class:`funrl_lib.synth.io.Quarantine`); returns how many."""
-    from ..synth.io import Quarantine
+    :class:`funrl_lib.io.Quarantine`); returns how many."""
+    from ..io import Quarantine
 
     with Quarantine(out) as q:
         for lineno, message, raw in report.unscored:

@@ -42,8 +42,8 @@ import yaml
 from ..patterns import PatternError, pattern_search
 from ..tools import ToolDef, kind_of_spelling, validate_tool
 from .backends import run_sync
-from .io import (InputError, JsonlAppender, check_own_json, dumps_line, leaf_values, quarantine_path, read_records,
-                 report_quarantine, seeded_rng, write_json)
+from ..io import (InputError, JsonlAppender, check_own_json, dumps_line, leaf_values, quarantine_path,
+                  read_records, report_quarantine, seeded_rng, write_json)
 
 __all__ = [
     "ApiRecord", "ApiTree", "Domain", "ExecutionError", "Leaf", "PROMPTS", "PoolError", "SlotSpec",

@@ -58,7 +58,7 @@ out of the candidates) or ``missing`` (the parameter the clarify dialog asks for
 
 **Determinism and resuming**: all randomness comes from ``random.Random`` seeded with SHA-256 of ``(seed, index,
 attempt)``; ids are ``dlg-000000``...; ``out=`` appends one JSON line per sample via
-:class:`~funrl_lib.synth.io.JsonlAppender`, so a killed run re-run with the same arguments finishes the file with
+:class:`~funrl_lib.io.JsonlAppender`, so a killed run re-run with the same arguments finishes the file with
 no sample lost or duplicated, byte-identical to an uninterrupted run (an existing file of another seed is refused
 rather than extended; a programmatic run also regenerates the file's last sample to refuse another pool, ``n`` or
 mix). LLM quarantines go to ``<out>.quarantine.jsonl`` and are not retried on
@@ -91,8 +91,8 @@ from ..prompts import tools_json
 from .api_pool import (ApiRecord, ExecutionError, PoolError, execute, mentioned_values, phrase_request,
                        result_issues, sample_arguments, validate_arguments)
 from .backends import run_sync
-from .io import (InputError, JsonlAppender, Quarantine, check_own_json, check_own_output, quarantine_path,
-                 read_records, report_quarantine, seeded_rng, stable_digest, write_json)
+from ..io import (InputError, JsonlAppender, Quarantine, check_own_json, check_own_output, quarantine_path,
+                  read_records, report_quarantine, seeded_rng, stable_digest, write_json)
 from .sample import DIALOG_TYPES, Message, Sample
 
 __all__ = [

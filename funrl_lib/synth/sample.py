@@ -30,7 +30,7 @@ from typing import Any, Iterator
 from ..calls import Call, DecodeError, RenderError, decode_calls, render_python
 from ..prompts import TOOLACE_TOOLS_MARKER, toolace_system_prompt
 from ..tools import ToolDef, ToolSchemaError
-from .io import InputError, Quarantine, read_records
+from ..io import InputError, Quarantine, read_records
 
 __all__ = ["DIALOG_TYPES", "FORMATS", "Message", "Sample", "detect_format", "read_samples", "sample_from"]
 

@@ -58,8 +58,8 @@ from ..patterns import PatternError, pattern_search
 from ..prompts import TOOLACE_TOOLS_MARKER
 from ..tools import Schema, ToolDef, ToolSchemaError, kind_of_spelling, validate_tool
 from .backends import run_sync
-from .io import (InputError, JsonlAppender, Quarantine, _starts_with_bracket, check_own_json, leaf_values,
-                 read_records, report_quarantine)
+from ..io import (InputError, JsonlAppender, Quarantine, _starts_with_bracket, check_own_json, leaf_values,
+                  read_records, report_quarantine)
 from .sample import FORMATS, Message, Sample, detect_format, render_toolace_calls, sample_from
 
 __all__ = [

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..synth.io import InputError, read_records, stable_digest, write_jsonl
+from ..io import InputError, read_records, stable_digest, write_jsonl
 from .config import Config
 
 __all__ = ["dialog_id", "held_out_apis", "load_rows", "prepare_rows", "rows_dataset"]
