@@ -143,16 +143,11 @@ def _cycles(graph):
     return found
 
 
-# Left for issue 15: the checker dispatches simple_java/simple_javascript to java_js (imported inside the function),
-# and java_js reuses the checker's value checks. Any other circle, even through a function-level import, fails.
-KNOWN_CIRCLES = {("funrl_lib.bfcl.checker", "funrl_lib.bfcl.java_js")}
-
-
 def test_funrl_lib_has_no_import_circles():
     graph = _funrl_import_graph(top_level_only=True)
     assert "funrl_lib.train.logs" in graph["funrl_lib.train.plots"]  # the reader works (relative imports resolve)
     assert _cycles(graph) == []
-    assert set(_cycles(_funrl_import_graph(top_level_only=False))) <= KNOWN_CIRCLES
+    assert _cycles(_funrl_import_graph(top_level_only=False)) == []  # not even through imports inside functions
 
 
 def test_moved_names_stay_importable_from_their_old_modules():

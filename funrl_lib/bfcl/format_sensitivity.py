@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..calls import Call, DecodeError, decode_python
-from .checker import Verdict, _fail, check_calls
+from .checker import check_calls
+from .value_checks import Verdict, _fail
 from .data import VERSION_PREFIX, BFCLEntry, find_data_dir, load_category
 from .prompts import language_hint, with_system
 from .score import ScoreReport, score_lines

@@ -6,7 +6,7 @@ A port of the Java/JavaScript paths of bfcl-eval 2026.3.23 (Apache-2.0): the dec
 wheels by ``pip install --no-deps -r requirements-bfcl.txt``), the value converters
 ``eval_checker/ast_eval/type_convertor/java_type_converter.py`` and ``js_type_converter.py`` (regular expressions,
 nothing evaluated), and the Java/JavaScript branch of ``ast_checker.simple_function_checker``. The value checks after
-conversion are funrl's Python checker's (:mod:`.checker`), which the official code shares between languages.
+conversion are funrl's Python checker's (:mod:`.value_checks`), which the official code shares between languages.
 tests/test_bfcl_java_js_parity.py holds funrl to the official verdicts recorded by ``scripts/bfcl_parity.py
 --java-js`` on every mutated output of :mod:`.java_js_mutations`.
 
@@ -43,9 +43,9 @@ import re
 from typing import Any, Sequence
 
 from ..calls import DecodeError, decode_qwen_fc, qwen_fc_response, strip_think
-from .checker import (Verdict, _dict_check, _fail, _func_name, _list_check, _list_dict_check, _string_check,
-                      _type_check)
 from .data import BFCLEntry
+from .value_checks import (Verdict, _dict_check, _fail, _func_name, _list_check, _list_dict_check, _string_check,
+                           _type_check)
 
 __all__ = ["JAVA_JS_CATEGORIES", "JAVA_TYPES", "JS_TYPES", "TreeSitterMissing", "check_java_js", "decode_java",
            "decode_javascript", "is_java", "java_type_converter", "js_type_converter", "language_of",
