@@ -258,13 +258,13 @@ def test_a_dead_endpoint_costs_no_retry_and_is_probed_again(two, caplog):
     a.kill()
     backend = no_sleep(OpenAIBackend(endpoints=[a.base_url, b.base_url], model="m", concurrency=1, max_retries=0,
                                      probe_after=0.0, cache=False))
-    with caplog.at_level(logging.WARNING, "funrl_lib.synth.backends"):
+    with caplog.at_level(logging.WARNING, "funrl_lib.backends"):
         results = backend.chat([req(f"q{i}") for i in range(10)])
     # max_retries=0, yet nothing failed: a fail-over is not a retry, and it does not wait
     assert all(r.ok for r in results) and b.calls == 10 and backend.sleeps == []
     assert "is down; failing over to the others" in caplog.text
     a.start()  # back on the same port: the next probe finds it (probe_after=0: at the next request)
-    with caplog.at_level(logging.WARNING, "funrl_lib.synth.backends"):
+    with caplog.at_level(logging.WARNING, "funrl_lib.backends"):
         assert all(r.ok for r in backend.chat([req(f"again {i}") for i in range(10)]))
     assert a.calls >= 1 and "is back up" in caplog.text
     assert all(e["up"] for e in backend.endpoint_status())
@@ -371,7 +371,7 @@ def test_dialogs_through_a_fleet_survive_a_killed_server(tmp_path, caplog):
                                          concurrency=8)
             return samples, a, b, backend.endpoint_status()
 
-    with caplog.at_level(logging.WARNING, "funrl_lib.synth.backends"):
+    with caplog.at_level(logging.WARNING, "funrl_lib.backends"):
         killed, a, b, health = run(tmp_path / "killed.jsonl", kill_after=40)
     assert a.killed and a.dropped >= 1, "the server died with a request in flight (the 40th at least)"
     assert b.calls > 0 and not health[0]["up"] and health[1]["up"]

@@ -188,3 +188,16 @@ def test_the_jsonl_layer_sits_below_every_stage():
     code = "import sys, funrl_lib.io; print(sorted(m for m in ('torch', 'transformers', 'yaml') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() == "[]"
+
+
+def test_the_llm_backends_sit_below_every_stage():
+    # funrl_lib.backends serves synth and bfcl; funrl_lib.synth.backends only re-exports it, and bfcl imports no synth
+    from funrl_lib import backends
+    from funrl_lib.synth import backends as synth_backends
+
+    graph = _funrl_import_graph(top_level_only=False)
+    assert not any(dep.startswith("funrl_lib.synth") for dep in graph["funrl_lib.backends"])
+    assert [m for m, deps in graph.items() if "funrl_lib.synth.backends" in deps] == []
+    assert not any(dep.startswith("funrl_lib.synth") for dep in graph["funrl_lib.bfcl.generate"])
+    assert all(getattr(synth_backends, name) is getattr(backends, name) for name in backends.__all__)
+    assert synth_backends.__all__ == backends.__all__

@@ -11,7 +11,7 @@ updated results (evolution). This module does the same thing in two ways:
   are tree-and-slot-aware edits of the definition. Every API also gets a deterministic executor spec (``impl``):
   :func:`execute` validates a call and returns results derived from a stable hash, so dialogs get real tool outputs
   and dependent calls work (an id one API returns is accepted by the API that takes that slot).
-* **LLM** (``backend=`` an LLM backend of :mod:`funrl_lib.synth.backends`): the same adaptation and the same
+* **LLM** (``backend=`` an LLM backend of :mod:`funrl_lib.backends`): the same adaptation and the same
   indicators go into :data:`PROMPTS`; replies are parsed and validated, malformed ones retried, then quarantined.
 
 Determinism: API ``i`` is a function of ``(seed, i)`` and of the APIs before it (the example buffer and dedup), all
@@ -41,7 +41,7 @@ import yaml
 
 from ..patterns import PatternError, pattern_search
 from ..tools import ToolDef, kind_of_spelling, validate_tool
-from .backends import run_sync
+from ..backends import run_sync
 from ..io import (InputError, JsonlAppender, check_own_json, dumps_line, leaf_values, quarantine_path,
                   read_records, report_quarantine, seeded_rng, write_json)
 
@@ -1851,7 +1851,7 @@ def _llm_record(plan: _Plan, tool_dict: dict, returns: dict, vocab: SlotVocabula
 
 
 def _backends():
-    from . import backends  # helper-1's module; imported lazily so the programmatic path never needs it
+    from .. import backends  # imported lazily so the programmatic path never needs it
     return backends
 
 
@@ -2769,7 +2769,7 @@ def add_pool_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _make_backend(name: str | None) -> Any:
-    """``None`` for the programmatic path, else :func:`funrl_lib.synth.backends.make_backend` (its settings come
+    """``None`` for the programmatic path, else :func:`funrl_lib.backends.make_backend` (its settings come
     from the environment: ``FUNRL_OPENAI_BASE_URL``, ``FUNRL_OPENAI_MODEL``, ``OPENAI_API_KEY``, ``FUNRL_HF_MODEL``)."""
     if name in (None, "", "programmatic"):
         return None

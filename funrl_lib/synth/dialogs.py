@@ -14,7 +14,7 @@ two ways:
   ToolACE v1's *formalised thinking* (need a tool? which one and why? each required parameter and where its value
   comes from? optional ones?) into ``Message.think`` and then the calls, a clarifying question, a refusal or a
   summary quoting values from the results.
-* **LLM** (``backend=`` a non-programmatic :mod:`~funrl_lib.synth.backends` backend). The programmatic dialog is
+* **LLM** (``backend=`` a non-programmatic :mod:`~funrl_lib.backends` backend). The programmatic dialog is
   the *plan* (type, candidates, intents, argument values); the agents are prompts (:data:`DIALOG_PROMPTS`): the user
   agent rewrites each user turn (values kept verbatim), the assistant agent decides every assistant turn on its own
   and is asked ``votes`` (3) times; the turn is kept only when all call parts agree (ToolACE's consistency vote),
@@ -90,7 +90,7 @@ from ..calls import Call, decode_calls, render_calls
 from ..prompts import tools_json
 from .api_pool import (ApiRecord, ExecutionError, PoolError, execute, mentioned_values, phrase_request,
                        result_issues, sample_arguments, validate_arguments)
-from .backends import run_sync
+from ..backends import run_sync
 from ..io import (InputError, JsonlAppender, Quarantine, check_own_json, check_own_output, quarantine_path,
                   read_records, report_quarantine, seeded_rng, stable_digest, write_json)
 from .sample import DIALOG_TYPES, Message, Sample
@@ -1271,7 +1271,7 @@ class _Quarantine(Exception):
 
 
 def _backends() -> Any:
-    from . import backends
+    from .. import backends
     return backends
 
 

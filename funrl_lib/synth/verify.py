@@ -57,7 +57,7 @@ from ..calls import TOOL_CALL_OPEN, DecodeError, decode_calls
 from ..patterns import PatternError, pattern_search
 from ..prompts import TOOLACE_TOOLS_MARKER
 from ..tools import Schema, ToolDef, ToolSchemaError, kind_of_spelling, validate_tool
-from .backends import run_sync
+from ..backends import run_sync
 from ..io import (InputError, JsonlAppender, Quarantine, _starts_with_bracket, check_own_json, leaf_values,
                   read_records, report_quarantine)
 from .sample import FORMATS, Message, Sample, detect_format, render_toolace_calls, sample_from
@@ -1845,7 +1845,7 @@ def render_for_judge(sample: Sample, upto: int | None = None) -> str:
 def _parse_judge(text: str) -> dict[str, Any]:
     """``{"pass": bool, "reason": str}`` (FunRL's judge adds ``needs_call``); a ``ValueError`` makes
     :func:`chat_json` ask again and finally quarantine the sample."""
-    from .backends import extract_json
+    from ..backends import extract_json
 
     obj = extract_json(text)
     if not isinstance(obj, dict) or not isinstance(obj.get("pass"), bool):
@@ -1856,7 +1856,7 @@ def _parse_judge(text: str) -> dict[str, Any]:
 
 
 async def _ask_judge(backend: Any, system: str, user: str, retries: int) -> Any:
-    from .backends import ChatRequest, chat_json
+    from ..backends import ChatRequest, chat_json
 
     request = ChatRequest(messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
                           stage="verify", temperature=0, json_mode=True, max_tokens=512)
@@ -2121,7 +2121,7 @@ async def _funrl_one(sample: Sample, backend: Any, max_regenerations: int, ctx: 
 async def _regenerate(backend: Any, sample: Sample, turn: int, reason: str, attempt: int) -> str:
     """The regenerated answer's text, or a :class:`_Failure` (the backend's error) when there is none. Sampled at
     temperature 0.7 with ``attempt`` in the request, so each regeneration is a new answer (and a new cache key)."""
-    from .backends import ChatRequest
+    from ..backends import ChatRequest
 
     user = (render_for_judge(sample, turn) + f"\n\nA previous answer for turn {turn} was judged wrong: {reason}\n"
             f"Write the correct assistant turn {turn}.")
@@ -2522,7 +2522,7 @@ def run_verify(args: argparse.Namespace) -> int:
     try:
         ctx_backend = None
         if args.backend and args.backend != "programmatic":
-            from .backends import make_backend
+            from ..backends import make_backend
 
             ctx_backend = make_backend(args.backend)
         pool = None
