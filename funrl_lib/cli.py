@@ -494,8 +494,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"report: {report}")
         return 0
     if args.command == "tour":
-        from .demo import run_demo
-        return run_demo(args.out, data_dir=args.data_dir)
+        from .tour import run_tour
+        return run_tour(args.out, data_dir=args.data_dir)
     return 2
 
 

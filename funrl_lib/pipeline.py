@@ -273,7 +273,7 @@ def _fmt(v: float | None, pct: bool = False, digits: int = 3) -> str:
 
 def write_pipeline_report(out: str | Path, cfg: Any, *, command: str, this_run_s: float | None = None) -> Path:
     """``<out>/report.md`` (and ``eval/report.md``, ``figures/5_evaluation.png``) from the files the stages wrote."""
-    from .demo import versions
+    from .tour import versions
     from .study import metrics_table, summarize_results, write_report
     from .train.logs import read_log
 

@@ -64,7 +64,7 @@ def _reference_answer(entry) -> str:
     return items["gold"]
 
 
-def run_demo(out: str | Path = "outputs/tour", data_dir: str | None = None) -> int:
+def run_tour(out: str | Path = "outputs/tour", data_dir: str | None = None) -> int:
     started = time.time()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
