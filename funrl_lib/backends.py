@@ -984,7 +984,8 @@ class HFBackend(Backend):
 # Construction from a config
 
 
-KINDS: dict[str, type[Backend]] = {"programmatic": ProgrammaticBackend, "openai": OpenAIBackend, "hf": HFBackend}
+BACKEND_KINDS: dict[str, type[Backend]] = {"programmatic": ProgrammaticBackend, "openai": OpenAIBackend,
+                                           "hf": HFBackend}
 
 
 def make_backend(kind: str | Mapping[str, Any] = "programmatic", /, **config: Any) -> Backend:
@@ -1002,9 +1003,9 @@ def make_backend(kind: str | Mapping[str, Any] = "programmatic", /, **config: An
                              "with `api_key_env` if needed")
         kind = from_file.pop("kind", "programmatic")
         config = {**from_file, **config}
-    if not isinstance(kind, str) or kind.lower() not in KINDS:
-        raise ValueError(f"unknown backend kind {kind!r}: expected one of {', '.join(KINDS)}")
-    cls = KINDS[kind.lower()]
+    if not isinstance(kind, str) or kind.lower() not in BACKEND_KINDS:
+        raise ValueError(f"unknown backend kind {kind!r}: expected one of {', '.join(BACKEND_KINDS)}")
+    cls = BACKEND_KINDS[kind.lower()]
     if cls is OpenAIBackend:
         fleet = config.pop("fleet", None)
         if not fleet and not config.get("base_url") and not config.get("endpoints"):

@@ -32,11 +32,11 @@ from ..prompts import TOOLACE_TOOLS_MARKER, toolace_system_prompt
 from ..tools import ToolDef, ToolSchemaError
 from ..io import InputError, Quarantine, read_records
 
-__all__ = ["DIALOG_TYPES", "FORMATS", "Message", "Sample", "detect_format", "read_samples", "sample_from"]
+__all__ = ["DIALOG_TYPES", "SAMPLE_FORMATS", "Message", "Sample", "detect_format", "read_samples", "sample_from"]
 
 DIALOG_TYPES = ("single", "parallel", "multiple", "parallel_multiple", "dependent", "irrelevance", "clarify",
                 "multi_turn")
-FORMATS = ("funrl", "toolace", "openai")
+SAMPLE_FORMATS = ("funrl", "toolace", "openai")
 ROLES = ("user", "assistant", "tool")
 
 # ShareGPT-style role names seen in function-calling datasets -> ours.
@@ -392,7 +392,7 @@ def sample_from(value: Any, fmt: str = "auto", *, index: int | None = None) -> S
         return Sample.from_toolace(value, index=index)
     if fmt == "openai":
         return Sample.from_openai(value, index=index)
-    raise ValueError(f"unknown sample format {fmt!r}; expected auto or one of {', '.join(FORMATS)}")
+    raise ValueError(f"unknown sample format {fmt!r}; expected auto or one of {', '.join(SAMPLE_FORMATS)}")
 
 
 def read_samples(path: str, fmt: str = "auto", *,

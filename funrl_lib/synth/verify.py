@@ -60,7 +60,7 @@ from ..tools import Schema, ToolDef, ToolSchemaError, kind_of_spelling, validate
 from ..backends import run_sync
 from ..io import (InputError, JsonlAppender, Quarantine, _starts_with_bracket, check_own_json, leaf_values,
                   read_records, report_quarantine)
-from .sample import FORMATS, Message, Sample, detect_format, render_toolace_calls, sample_from
+from .sample import SAMPLE_FORMATS, Message, Sample, detect_format, render_toolace_calls, sample_from
 
 __all__ = [
     "FUNRL_PROMPTS", "FilterOutcome", "JUDGE_PROMPTS", "LAYERS", "RULES", "Report", "Rule", "TOOLACE_REFERENCE",
@@ -2502,7 +2502,8 @@ def add_verify_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "kept samples keep their format; rejected ones carry the failed rules and reasons. Re-running "
                     "the same command resumes.")
     p.add_argument("--in", dest="input", required=True, help="samples to verify (e.g. Team-ACE/ToolACE's data.json)")
-    p.add_argument("--format", default="auto", choices=["auto", *FORMATS], help="input format (default: detected)")
+    p.add_argument("--format", default="auto", choices=["auto", *SAMPLE_FORMATS],
+                   help="input format (default: detected)")
     p.add_argument("--out", required=True, help="kept samples (JSONL, input format, with ids)")
     p.add_argument("--rejected", required=True, help="rejected samples with reasons (JSONL)")
     p.add_argument("--report", required=True, help="counts per rule and layer (JSON)")
