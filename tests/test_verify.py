@@ -15,8 +15,8 @@ from funrl_lib.synth.api_pool import ExecutionError
 from funrl_lib.synth.backends import Backend, ChatResult
 from funrl_lib.synth.io import InputError
 from funrl_lib.synth.sample import Message, Sample, sample_from
-from funrl_lib.synth.verify import (FUNRL_PROMPTS, JUDGE_PROMPTS, RULES, TOOLACE_REFERENCE, Verdict, VerifyContext,
-                                    add_verify_parser, averify, funrl_filter, run_verify, verify_file,
+from funrl_lib.synth.verify import (FUNRL_PROMPTS, JUDGE_PROMPTS, RULES, TOOLACE_REFERENCE, SampleVerdict,
+                                    VerifyContext, add_verify_parser, averify, funrl_filter, run_verify, verify_file,
                                     verify_sample)
 from funrl_lib.tools import ToolDef
 
@@ -77,7 +77,7 @@ def test_clean_fixture_passes_every_rule_of_both_layers():
         s = sample(i)
         assert failing(s) == {}, s.id
         v = verify_sample(s)
-        assert v == Verdict(IDS[i], True), s.id
+        assert v == SampleVerdict(IDS[i], True), s.id
 
 
 def test_fixture_covers_what_it_claims():

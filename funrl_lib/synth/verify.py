@@ -64,7 +64,7 @@ from .sample import SAMPLE_FORMATS, Message, Sample, detect_format, render_toola
 
 __all__ = [
     "FUNRL_PROMPTS", "FilterOutcome", "JUDGE_PROMPTS", "LAYERS", "RULES", "Report", "Rule", "TOOLACE_REFERENCE",
-    "Verdict", "VerifyContext", "add_verify_parser", "afunrl_filter", "averify", "funrl_filter", "run_verify",
+    "SampleVerdict", "VerifyContext", "add_verify_parser", "afunrl_filter", "averify", "funrl_filter", "run_verify",
     "verify_file", "verify_sample",
 ]
 
@@ -1868,7 +1868,7 @@ async def _ask_judge(backend: Any, system: str, user: str, retries: int) -> Any:
 # =====================================================================================================================
 
 @dataclass
-class Verdict:
+class SampleVerdict:
     """The outcome for one sample: ``failed`` maps each failed rule to its reasons; ``layer_failed`` says which
     layers failed (a layer not reached counts as not failed); ``quarantined`` is set when a judge's reply stayed
     unusable (the sample is neither passed nor failed: it is set aside with the reason). ``sample`` is the sample as
@@ -1902,22 +1902,22 @@ def _run_rules(sample: Sample, ctx: VerifyContext, layer: str) -> dict[str, list
     return failed
 
 
-def _rule_layer(sample: Sample, ctx: VerifyContext) -> Verdict:
+def _rule_layer(sample: Sample, ctx: VerifyContext) -> SampleVerdict:
     ctx._view = _View(sample)  # shared by this sample's rules (both layers); released by the caller
     failed = _run_rules(sample, ctx, "rule")
-    v = Verdict(sample.id, not failed, failed, sample=sample)
+    v = SampleVerdict(sample.id, not failed, failed, sample=sample)
     v.layer_failed["rule"] = bool(failed)
     return v
 
 
-def _model_layer_programmatic(sample: Sample, ctx: VerifyContext, v: Verdict) -> None:
+def _model_layer_programmatic(sample: Sample, ctx: VerifyContext, v: SampleVerdict) -> None:
     failed = _run_rules(sample, ctx, "model")
     v.failed.update(failed)
     v.layer_failed["model"] = bool(failed)
     v.kept = not failed
 
 
-def verify_sample(sample: Sample, ctx: VerifyContext | None = None) -> Verdict:
+def verify_sample(sample: Sample, ctx: VerifyContext | None = None) -> SampleVerdict:
     """Rule layer, then (for rule-passers) model layer. With an LLM backend the judges run on an event loop
     (:func:`averify`); from inside a running loop (Jupyter) on a fresh one in a worker thread."""
     ctx = ctx or VerifyContext()
@@ -1932,7 +1932,7 @@ def verify_sample(sample: Sample, ctx: VerifyContext | None = None) -> Verdict:
     return v
 
 
-async def averify(samples: Sequence[Sample], ctx: VerifyContext | None = None) -> list[Verdict]:
+async def averify(samples: Sequence[Sample], ctx: VerifyContext | None = None) -> list[SampleVerdict]:
     """:func:`verify_sample` for a batch; with an LLM backend every judge request of the batch is in flight at once
     (the backend bounds the concurrency)."""
     ctx = ctx or VerifyContext()
@@ -2229,7 +2229,7 @@ def _kept_record(record: Any, sample: Sample, sid: Any, fmt: str, corrected: boo
     return {"id": sid, **{k: v for k, v in record.items() if k != "id"}}
 
 
-def _rejected_line(sid: Any, record: Any, v: Verdict | None, *, failed: dict | None = None,
+def _rejected_line(sid: Any, record: Any, v: SampleVerdict | None, *, failed: dict | None = None,
                    layer: str | None = None) -> dict[str, Any]:
     line = {"id": sid, "sample": record, "failed": failed if failed is not None else v.failed,
             "layer": layer or (v.layer if v is not None else None)}
@@ -2380,7 +2380,7 @@ def _read_one(rec: Any, fmt: str, path: Any) -> tuple[Any, Sample | None, str | 
     return sid, sample, rfmt, None
 
 
-def _decide(samples: list[Sample], ctx: VerifyContext, use_funrl: bool) -> list[Verdict]:
+def _decide(samples: list[Sample], ctx: VerifyContext, use_funrl: bool) -> list[SampleVerdict]:
     """Verdicts for a batch: rule and model layers, then (``use_funrl``) FunRL's filter on the samples that passed.
     Offline, FunRL's stage 1 *is* the rule and model layers, so only its AST stage remains."""
     if not samples:
@@ -2393,7 +2393,7 @@ def _decide(samples: list[Sample], ctx: VerifyContext, use_funrl: bool) -> list[
                     _apply_funrl(v, FilterOutcome(s.id, True, sample=s), _ast_stage(s, {}))
         return verdicts
 
-    async def run() -> list[Verdict]:
+    async def run() -> list[SampleVerdict]:
         verdicts = await averify(samples, ctx)
         if use_funrl:
             passing = [(v, s) for v, s in zip(verdicts, samples) if v.kept]
@@ -2405,7 +2405,7 @@ def _decide(samples: list[Sample], ctx: VerifyContext, use_funrl: bool) -> list[
     return run_sync(run())
 
 
-def _apply_funrl(v: Verdict, o: FilterOutcome, ast_problems: list[str]) -> None:
+def _apply_funrl(v: SampleVerdict, o: FilterOutcome, ast_problems: list[str]) -> None:
     v.sample = o.sample or v.sample
     if o.quarantined:
         v.quarantined, v.kept = f"funrl: {o.quarantined}", False
