@@ -201,3 +201,18 @@ def test_the_llm_backends_sit_below_every_stage():
     assert not any(dep.startswith("funrl_lib.synth") for dep in graph["funrl_lib.bfcl.generate"])
     assert all(getattr(synth_backends, name) is getattr(backends, name) for name in backends.__all__)
     assert synth_backends.__all__ == backends.__all__
+
+
+def test_every_funrl_lib_module_imports():
+    # each module on its own, in a fresh process, so no module works only because another one was imported first
+    import subprocess
+    import sys
+
+    code = ("import importlib, pkgutil, subprocess, sys, funrl_lib\n"
+            "names = [m.name for m in pkgutil.walk_packages(funrl_lib.__path__, 'funrl_lib.')\n"
+            "         if not m.name.endswith('__main__')]\n"
+            "bad = [n for n in names if subprocess.run([sys.executable, '-c', f'import {n}']).returncode]\n"
+            "print(len(names), bad)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    count, bad = out.split(" ", 1)
+    assert int(count) > 40 and bad.strip() == "[]", out
