@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ..bfcl.checker import infer_category, possible_answer_from_calls
+from ..answers import infer_category, possible_answer_from_calls
 from ..calls import render_completion
+from ..io import write_jsonl
 from ..prompts import funrl_system_prompt
 from ..tools import ToolDef
-from ..io import write_jsonl
 from .sample import Message, Sample, render_toolace_calls
 
 __all__ = ["EXPORT_FORMATS", "export_rows", "iter_export_rows", "to_bfcl", "to_dataset", "to_openai", "to_toolace",
