@@ -295,7 +295,7 @@ NB01 = [
 
     from funrl_lib.synth.api_pool import (ExecutionError, build_pool, execute, load_pool, load_tree, phrase_request,
                                           pool_stats, sample_arguments)
-    from funrl_lib.synth.backends import make_backend
+    from funrl_lib.backends import make_backend
     from funrl_lib.synth.plots import plot_pool_stats, plot_tree
     """),
     md("""
@@ -688,11 +688,11 @@ NB03 = [
     from IPython.display import Markdown, display
 
     from funrl_lib.synth.api_pool import build_pool, load_pool
-    from funrl_lib.synth.backends import make_backend
+    from funrl_lib.backends import make_backend
     from funrl_lib.synth.corrupt import CORRUPTIONS, EXPECTED_RULES, corrupt_samples, pool_executor
     from funrl_lib.synth.dialogs import generate_dialogs
     from funrl_lib.synth.export import to_dataset, write_export
-    from funrl_lib.synth.io import write_jsonl
+    from funrl_lib.io import write_jsonl
     from funrl_lib.synth.plots import plot_verify_report
     from funrl_lib.synth.sample import read_samples
     from funrl_lib.synth.verify import RULES, VerifyContext, funrl_filter, verify_file
@@ -1028,7 +1028,7 @@ NB04 = [
     fig = plot_training(RUN_DIR, FIGURE)
     """),
     code("""
-    from funrl_lib.train.run import read_log
+    from funrl_lib.train.logs import read_log
 
     def summary(mode):
         log = [e for e in read_log(RUN_DIR / mode / "log.jsonl") if "reward" in e]
@@ -1050,7 +1050,7 @@ NB04 = [
     import json
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from funrl_lib.rewards import make_funrl_binary
-    from funrl_lib.synth.io import read_records
+    from funrl_lib.io import read_records
 
     row = next(r.value for r in read_records(RUN_DIR / "data" / "train.jsonl"))
     tok = AutoTokenizer.from_pretrained(finals["egpo"])
