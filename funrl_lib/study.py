@@ -393,8 +393,9 @@ def write_report(summary: dict[str, Any], out: str | Path, *, title: str = STUDY
     for i, arm in enumerate(arms):
         ms = [summary[arm]["metrics"].get(k, {"mean": 0.0, "ci95": 0.0}) for k in shown]
         xs = [x + i * width for x in range(len(shown))]
-        ax.bar(xs, [100 * m["mean"] for m in ms], width, yerr=[100 * m["ci95"] for m in ms], capsize=3,
-               label=arm.upper())
+        # an interval only from >= 2 seeds; with one seed no error bar is drawn at all
+        errs = {"yerr": [100 * m["ci95"] for m in ms], "capsize": 3} if n_seeds > 1 else {}
+        ax.bar(xs, [100 * m["mean"] for m in ms], width, label=arm.upper(), **errs)
         for x, m in zip(xs, ms):  # the seeds themselves: with n = 3 the interval says less than the points
             ax.plot([x] * len(m.get("values", [])), [100 * v for v in m.get("values", [])], "k.", markersize=4)
     ax.set_xticks([x + width * (len(arms) - 1) / 2 for x in range(len(shown))])
