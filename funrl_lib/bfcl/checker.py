@@ -74,7 +74,7 @@ from ..calls import (Call, DecodeError, decode_calls, decode_python, decode_qwen
 from ..tools import ToolDef, load_tools
 from .data import AST_CATEGORIES, JAVA_JS_CATEGORIES, RELEVANCE_CATEGORIES, BFCLEntry
 from .value_checks import (_NESTED_KINDS, _OK, _PY_TYPE, CheckerError, GroundTruthError, Verdict, _dict_check,
-                           _fail, _func_name, _list_check, _list_dict_check, _string_check, _type_check,
+                           _fail, _func_name, _list_check, _list_dict_check, _string_check, _type_check, _value_check,
                            standardize_string)
 
 __all__ = [
@@ -119,28 +119,9 @@ def _check_one(tool: ToolDef, call: Call, expected: dict, underscore_to_dot: boo
         if kind == "number" and type(value) == int:
             value = float(value)
 
-        allowed = possible_answer[param]
-        ok, is_variable, failure = _type_check(param, value, allowed, spelling, expected_type, nested)
-        if not ok:
-            return failure  # type: ignore[return-value]
-        if not is_variable:
-            if expected_type == dict:
-                result = _dict_check(param, value, allowed)
-            elif expected_type == list and nested == dict:
-                result = _list_dict_check(param, value, allowed)
-            elif expected_type == str:
-                result = _string_check(param, value, allowed)
-            elif expected_type == list:
-                result = _list_check(param, value, allowed)
-            else:
-                result = None
-            if result is not None:
-                if not result.valid:
-                    return result
-                continue
-        if value not in allowed:
-            return _fail("value_error:others", f"Invalid value for parameter {param!r}: {short_repr(value)}. "
-                                               f"Expected one of {short_str(allowed)}.")
+        failure = _value_check(param, value, possible_answer[param], spelling, expected_type, nested)
+        if failure is not None:
+            return failure
 
     for param in possible_answer:
         if param not in params and "" not in possible_answer[param]:

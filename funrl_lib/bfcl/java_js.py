@@ -44,8 +44,7 @@ from typing import Any, Sequence
 
 from ..calls import DecodeError, decode_qwen_fc, qwen_fc_response, strip_think
 from .data import BFCLEntry
-from .value_checks import (Verdict, _dict_check, _fail, _func_name, _list_check, _list_dict_check, _string_check,
-                           _type_check)
+from .value_checks import Verdict, _fail, _func_name, _value_check
 
 __all__ = ["JAVA_JS_CATEGORIES", "JAVA_TYPES", "JS_TYPES", "TreeSitterMissing", "check_java_js", "decode_java",
            "decode_javascript", "is_java", "java_type_converter", "js_type_converter", "language_of",
@@ -488,29 +487,9 @@ def _check_one(doc: dict, model_output: dict, possible: dict, language: str, und
             value = converter(value, declared, nested_type)
         else:
             value = converter(value, declared)
-        allowed = possible_answer[param]
-        ok, is_variable, failure = _type_check(param, value, allowed, declared, expected, nested)
-        if not ok:
-            return failure  # type: ignore[return-value]
-        if not is_variable:
-            result: Verdict | None
-            if expected == dict:
-                result = _dict_check(param, value, allowed)
-            elif expected == list and nested == dict:
-                result = _list_dict_check(param, value, allowed)
-            elif expected == str:
-                result = _string_check(param, value, allowed)
-            elif expected == list:
-                result = _list_check(param, value, allowed)
-            else:
-                result = None
-            if result is not None:
-                if not result.valid:
-                    return result
-                continue
-        if value not in allowed:
-            return _fail("value_error:others", f"Invalid value for parameter {param!r}: {value!r}. Expected one of "
-                                               f"{allowed}.")
+        failure = _value_check(param, value, possible_answer[param], declared, expected, nested)
+        if failure is not None:
+            return failure
     for param in possible_answer:
         if param not in model_params and "" not in possible_answer[param]:
             return _fail("simple_function_checker:missing_optional", f"Optional parameter {param!r} not provided and "

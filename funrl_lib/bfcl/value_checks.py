@@ -175,5 +175,31 @@ def _list_dict_check(param: str, value: list, possible_answers: list) -> Verdict
     return result
 
 
+def _value_check(param: str, value: Any, allowed: list, spelling: Any, expected: type,
+                 nested: type | None) -> Verdict | None:
+    """One parameter's value against its possible answers, as BFCL's simple-function checker does it after the
+    type conversions of its language: the failing verdict, or None when the value passes."""
+    ok, is_variable, failure = _type_check(param, value, allowed, spelling, expected, nested)
+    if not ok:
+        return failure  # type: ignore[return-value]
+    if not is_variable:
+        if expected == dict:
+            result = _dict_check(param, value, allowed)
+        elif expected == list and nested == dict:
+            result = _list_dict_check(param, value, allowed)
+        elif expected == str:
+            result = _string_check(param, value, allowed)
+        elif expected == list:
+            result = _list_check(param, value, allowed)
+        else:
+            result = None
+        if result is not None:
+            return None if result.valid else result
+    if value not in allowed:
+        return _fail("value_error:others", f"Invalid value for parameter {param!r}: {short_repr(value)}. "
+                                           f"Expected one of {short_str(allowed)}.")
+    return None
+
+
 def _func_name(name: str, underscore_to_dot: bool) -> str:
     return name.replace(".", "_") if underscore_to_dot and "." in name else name
