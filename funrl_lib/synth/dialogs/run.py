@@ -1,0 +1,136 @@
+"""Running ToolACE's Self-Guided Dialog Generation (arXiv 2409.00920v2 §2.2) over a pool: ``n`` dialogs in index
+order, programmatic (one sample at a time, streamed to ``out``) or with the LLM agents (samples run concurrently,
+``asyncio.gather``, ``concurrency`` at a time, and are written in index order). Both resume a killed run (see
+:mod:`.resume`); LLM quarantines go to ``<out>.quarantine.jsonl`` and are not retried on resume, and an LLM run
+resumes byte-identically when its backend answers the same (the response cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ...backends import run_sync
+from ...io import JsonlAppender
+from ..api_pool import ApiRecord
+from ..sample import Sample
+from .builder import _Builder
+from .llm_agents import _LLMDialogs, _Quarantine
+from .mix import _plan_labels, _sample_id
+from .resume import _check_resume, _Existing, _open_out, _progress_bar
+
+
+def generate_dialogs(pool: Sequence[ApiRecord], n: int, seed: int = 0, *, mix: Any = None,
+                     complexity_mix: Any = None, backend: Any = None, out: str | Path | None = None,
+                     progress: bool = True, concurrency: int = 32, votes: int = 3,
+                     quarantined: list | None = None) -> list[Sample]:
+    """``n`` dialogs (``dlg-000000``...) from ``pool``; see the module docstring.
+
+    ``mix`` / ``complexity_mix``: a dict or ``"single=.3,parallel=.15"`` text (default :data:`DEFAULT_MIX`,
+    :data:`DEFAULT_COMPLEXITY_MIX`). ``backend``: ``None`` or a programmatic backend for the deterministic agents,
+    an LLM backend for the prompted ones (``concurrency`` samples at a time, ``votes`` assistant generations per
+    turn). ``out``: resumable JSONL (an existing file of another seed is refused); LLM quarantines go to
+    ``<out>.quarantine.jsonl`` and, when ``quarantined`` is a list, are appended to it as ``{"id", "reason",
+    "text"}``. Returns the samples in index order (quarantined indices are absent)."""
+    if backend is not None and not getattr(backend, "is_programmatic", False):
+        return run_sync(agenerate_dialogs(pool, n, seed, mix=mix, complexity_mix=complexity_mix, backend=backend,
+                                            out=out, progress=progress, concurrency=concurrency, votes=votes,
+                                            quarantined=quarantined))
+    return list(iter_dialogs(pool, n, seed, mix=mix, complexity_mix=complexity_mix, out=out, progress=progress))
+
+
+def iter_dialogs(pool: Sequence[ApiRecord], n: int, seed: int = 0, *, mix: Any = None, complexity_mix: Any = None,
+                 out: str | Path | None = None, progress: bool = True) -> Iterator[Sample]:
+    """The programmatic :func:`generate_dialogs` one sample at a time, in index order: each new sample is on disk
+    (``out``) before it is yielded, and the ones an earlier run wrote are read back from ``out`` as their turn
+    comes, so memory does not grow with ``n``. The checks (``n``, mix, feasibility, resume) run before the first
+    sample."""
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    types, bands = _plan_labels(n, seed, mix, complexity_mix)
+    builder = _Builder(pool, seed)
+    builder.check_feasible(set(types))
+    app, existing = _open_out(out, seed) if out is not None else (None, None)
+    if existing:
+        _check_resume(builder, existing.last, types, bands, out, app)
+    return _iter_dialogs(builder, n, types, bands, app, existing, progress)
+
+
+def _iter_dialogs(builder: _Builder, n: int, types: list[str], bands: list[str], app: JsonlAppender | None,
+                  existing: _Existing | None, progress: bool) -> Iterator[Sample]:
+    bar = _progress_bar(n, sum(1 for i in range(n) if _sample_id(i) in existing) if existing else 0, progress)
+    try:
+        for i in range(n):
+            sid = _sample_id(i)
+            if existing and sid in existing:
+                yield Sample.from_dict(existing.row(sid))
+                continue
+            s = builder.make(i, types[i], bands[i])
+            if app is not None:
+                app.write(s.to_dict())
+            yield s
+            bar.update(1)
+    finally:
+        bar.close()
+        if app is not None:
+            app.close()
+
+
+async def agenerate_dialogs(pool: Sequence[ApiRecord], n: int, seed: int = 0, *, mix: Any = None,
+                            complexity_mix: Any = None, backend: Any = None, out: str | Path | None = None,
+                            progress: bool = True, concurrency: int = 32, votes: int = 3,
+                            quarantined: list | None = None) -> list[Sample]:
+    """:func:`generate_dialogs` as a coroutine (for a running event loop); LLM samples run ``concurrency`` at a
+    time and are written in index order."""
+    if backend is None or getattr(backend, "is_programmatic", False):
+        return generate_dialogs(pool, n, seed, mix=mix, complexity_mix=complexity_mix, backend=None, out=out,
+                                progress=progress)
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    if votes < 1 or concurrency < 1:
+        raise ValueError("votes and concurrency must be >= 1")
+    types, bands = _plan_labels(n, seed, mix, complexity_mix)
+    builder = _Builder(pool, seed)
+    builder.check_feasible(set(types))
+    llm = _LLMDialogs(builder, backend, seed, votes)
+    app, existing = _open_out(out, seed) if out is not None else (None, None)
+    qapp = JsonlAppender(str(out) + ".quarantine.jsonl") if out is not None else None
+    done_q = set(qapp.ids) if qapp is not None else set()
+    samples: dict[int, Sample] = {}
+    todo = []
+    for i in range(n):
+        sid = _sample_id(i)
+        if existing and sid in existing:
+            samples[i] = Sample.from_dict(existing.row(sid))
+        elif sid not in done_q:
+            todo.append(i)
+    bar = _progress_bar(n, n - len(todo), progress)
+
+    async def one(i: int) -> Sample | dict:
+        try:
+            return await llm.sample(i, types[i], bands[i])
+        except _Quarantine as q:
+            return {"id": _sample_id(i), "type": types[i], "reason": q.reason, "text": q.text, "seed": seed}
+
+    try:
+        for start in range(0, len(todo), concurrency):
+            batch = todo[start:start + concurrency]
+            for i, res in zip(batch, await asyncio.gather(*[one(i) for i in batch])):
+                if isinstance(res, Sample):
+                    samples[i] = res
+                    if app is not None:
+                        app.write(res.to_dict())
+                else:
+                    if qapp is not None:
+                        qapp.write(res)
+                    if quarantined is not None:
+                        quarantined.append(res)
+                bar.update(1)
+    finally:
+        bar.close()
+        for a in (app, qapp):
+            if a is not None:
+                a.close()
+        await backend.aclose()
+    return [samples[i] for i in sorted(samples)]
