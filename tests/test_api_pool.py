@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from funrl_lib.synth import api_pool as P
+from funrl_lib.synth.api_pool import drafts, evolution, slots
 from funrl_lib.synth.api_pool import (ApiRecord, ExecutionError, PoolError, build_pool, execute, load_pool, load_slots,
                                       load_tree, mentioned_values, parse_leaf, phrase_request, pool_stats,
                                       result_issues, sample_arguments, signature)
@@ -224,7 +225,7 @@ def test_evolution_steps_in_the_pool_match_the_definitions(pool2000):
             elif kind == "change_type":
                 param, _, change = rest.partition(":")
                 old, new = change.split("->")
-                target = P._plural(param) if new == "array" else param
+                target = slots._plural(param) if new == "array" else param
                 node = _find_param(props, target)
                 if node is not None:
                     assert node["type"] == {"string": "string", "array": "array", "integer": "integer"}[new], step
@@ -257,7 +258,7 @@ def _find_param(props: dict, name: str) -> dict | None:
 
 def _draft(tree, text: str, seed: int = 0):
     leaf = parse_leaf(text, "Shop", "Orders")
-    return P._base_draft([leaf], 1, tree.slots, random.Random(seed))
+    return drafts._base_draft([leaf], 1, tree.slots, random.Random(seed))
 
 
 class _Tree:
@@ -276,8 +277,8 @@ class _Tree:
 
 def test_add_parameter_adds_an_optional_related_slot(tree):
     t = _Tree(tree, ["search hotels (city) -> hotel_id", "book hotel room (hotel_id, guests) -> booking_id"])
-    d = P._base_draft([t.leaves[0]], 1, tree.slots, random.Random(0))
-    step = P._evolve_add_parameter(d, random.Random(0), t)
+    d = drafts._base_draft([t.leaves[0]], 1, tree.slots, random.Random(0))
+    step = evolution._evolve_add_parameter(d, random.Random(0), t)
     added = step.split(":")[1]
     assert step.startswith("add_parameter:") and added in ("hotel_id", "guests")
     assert added in d.props and added not in d.required and d.slots[added] == added
@@ -286,13 +287,13 @@ def test_add_parameter_adds_an_optional_related_slot(tree):
 def test_add_constraint_exposes_enum_range_pattern(tree):
     t = _Tree(tree, [])
     d = _draft(tree, "find x (city) -> order_id")
-    assert P._evolve_add_constraint(d, random.Random(1), t) == "add_constraint:enum:city"
+    assert evolution._evolve_add_constraint(d, random.Random(1), t) == "add_constraint:enum:city"
     assert set(d.props["city"]["enum"]) <= set(tree.slots["city"].values) and len(d.props["city"]["enum"]) >= 3
     d = _draft(tree, "find x (guests) -> order_id")
-    assert P._evolve_add_constraint(d, random.Random(1), t) == "add_constraint:range:guests"
+    assert evolution._evolve_add_constraint(d, random.Random(1), t) == "add_constraint:range:guests"
     assert (d.props["guests"]["minimum"], d.props["guests"]["maximum"]) == (1, 8)
     d = _draft(tree, "find x (vin) -> order_id")
-    assert P._evolve_add_constraint(d, random.Random(1), t) == "add_constraint:pattern:vin"
+    assert evolution._evolve_add_constraint(d, random.Random(1), t) == "add_constraint:pattern:vin"
     assert d.props["vin"]["pattern"] == tree.slots["vin"].pattern
     assert list(d.props["vin"]) == ["type", "description", "pattern"]
 
@@ -300,11 +301,11 @@ def test_add_constraint_exposes_enum_range_pattern(tree):
 def test_change_type_mutates_the_parameter(tree):
     t = _Tree(tree, [])
     d = _draft(tree, "book table (restaurant_id, party_size) -> reservation_id")
-    assert P._evolve_change_type(d, random.Random(0), t) == "change_type:party_size:integer->string"
+    assert evolution._evolve_change_type(d, random.Random(0), t) == "change_type:party_size:integer->string"
     assert d.props["party_size"] == {"type": "string", "description": "Number of people in the party (digits, as a "
                                                                         "string).", "pattern": "^[0-9]+$"}
     d = _draft(tree, "find stores (city) -> store_id")
-    assert P._evolve_change_type(d, random.Random(0), t) == "change_type:city:string->array"
+    assert evolution._evolve_change_type(d, random.Random(0), t) == "change_type:city:string->array"
     assert "city" not in d.props and d.props["cities"]["type"] == "array"
     assert d.props["cities"]["items"]["type"] == "string" and d.required == ["cities"] and d.slots["cities"] == "city"
 
@@ -312,7 +313,7 @@ def test_change_type_mutates_the_parameter(tree):
 def test_nest_groups_related_parameters(tree):
     t = _Tree(tree, [])
     d = _draft(tree, "find stores (city, country, ?guests) -> store_id")
-    assert P._evolve_nest(d, random.Random(0), t) == "nest:location"
+    assert evolution._evolve_nest(d, random.Random(0), t) == "nest:location"
     assert list(d.props) == ["location", "guests"]
     loc = d.props["location"]
     assert loc["type"] == "dict" and list(loc["properties"]) == ["city", "country"] and loc["required"] == ["city",
@@ -321,7 +322,7 @@ def test_nest_groups_related_parameters(tree):
     # an id with a quantity becomes a list of line items (array of dicts)
     for seed in range(50):
         d = _draft(tree, "order parts (part_id, quantity) -> order_id")
-        if (step := P._evolve_nest(d, random.Random(seed), t)) == "nest:array:parts":
+        if (step := evolution._evolve_nest(d, random.Random(seed), t)) == "nest:array:parts":
             break
     assert step == "nest:array:parts"
     parts = d.props["parts"]
@@ -333,8 +334,8 @@ def test_update_returns_adds_renames_and_nests(tree):
     t = _Tree(tree, ["get order (order_id) -> order_id, name, price", "track order (order_id) -> status, carrier"])
     seen = {}
     for seed in range(200):
-        d = P._base_draft([t.leaves[0]], 1, tree.slots, random.Random(seed))
-        step = P._evolve_update_returns(d, random.Random(seed), t)
+        d = drafts._base_draft([t.leaves[0]], 1, tree.slots, random.Random(seed))
+        step = evolution._evolve_update_returns(d, random.Random(seed), t)
         if step:
             seen.setdefault(":".join(step.split(":")[:2]), d)
     assert set(seen) == {"update_returns:add", "update_returns:rename", "update_returns:nest"}
