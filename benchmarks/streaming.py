@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Streaming: time and peak memory of `funrl verify`, `funrl dialogs`, `funrl export` and the dialogs' pool index at
-1k, 10k and 50k, each size in a fresh process (peak RSS is that process's ``ru_maxrss``). Goal: time linear in the
+"""Streaming: time and peak memory of `funrl verify`, `funrl dialogs`, `funrl export`, `funrl bfcl evaluate` and the
+dialogs' pool index at 1k, 10k and 50k, each size in a fresh process (peak RSS is that process's ``ru_maxrss``). Goal: time linear in the
 size (CPU per 1,000 flat) and memory flat.
 
     python benchmarks/streaming.py                              # sizes 1000,10000,50000, one run each
@@ -14,7 +14,13 @@ dialogs`); each size's input is the first N lines. Then, for each size, in a fre
     funrl verify  --in dialogs-N.jsonl --pool pool.jsonl --out kept.jsonl --rejected rejected.jsonl --report r.json
     funrl dialogs --pool pool.jsonl --n N --out dialogs.jsonl
     funrl export  --in dialogs-N.jsonl --to trl --out trl.jsonl
+    funrl bfcl evaluate --results bfcl-N --out ...
     pool index:   load a pool of N APIs and build the dialogs' index of it (its load and build timed apart)
+
+The BFCL results of size N are N result lines over the 11 single-turn AST categories (3,491 entries): line k is entry
+k mod 3,491 of them all, with a mutated output (a different mutation on each pass), so the first 3,491 lines are
+scored and every later one repeats an id, which BFCL evaluation reports and quarantines (the input that can grow
+without bound: a result file cannot hold more scorable lines than its category has entries).
 
 Sizes (and trees) are interleaved within each round. The pool index's memory grows with the pool, which it holds:
 only its time is the point there. A child's ``ru_maxrss`` cannot be below what its parent held when it started it
@@ -25,6 +31,7 @@ its own peak at the end: a figure at that floor means "at most that".
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -43,15 +50,35 @@ t0 = time.process_time(); pool = load_pool(sys.argv[2]); t1 = time.process_time(
 print(f"{t1 - t0} {time.process_time() - t1}")
 """
 
+BFCL_SCRIPT = """
+import json, sys
+from pathlib import Path
+from funrl_lib.bfcl.data import CATEGORY_GROUP, SUPPORTED_CATEGORIES, load_category
+from funrl_lib.bfcl.mutations import mutations
+root, n = Path(sys.argv[1]), int(sys.argv[2])
+entries = [(c, i, e) for c in SUPPORTED_CATEGORIES for i, e in load_category(c).items()]
+files = {}
+for c in SUPPORTED_CATEGORIES:
+    path = root / "model" / CATEGORY_GROUP[c] / f"BFCL_v4_{c}_result.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files[c] = open(path, "w", encoding="utf-8")
+for k in range(n):
+    c, i, e = entries[k % len(entries)]
+    m = mutations(e)
+    files[c].write(json.dumps({"id": i, "result": m[(k // len(entries)) % len(m)][1]}) + "\\n")
+for f in files.values():
+    f.close()
+"""
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="1000,10000,50000")
     ap.add_argument("--apis", type=int, default=2000, help="the pool the dialogs are made from")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--commands", default="verify,dialogs,export,index")
+    ap.add_argument("--commands", default="verify,dialogs,export,bfcl,index")
     ap.add_argument("--compare", metavar="DIR", help="a folder holding another funrl_lib (and data/) to time too")
-    ap.add_argument("--compare-commands", default="verify,index", help="which commands run on --compare too")
+    ap.add_argument("--compare-commands", default="verify,bfcl,index", help="which commands run on --compare too")
     ap.add_argument("--work", help="folder for the inputs (kept, so a second run skips making them)")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -62,13 +89,19 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     print(machine(), flush=True)
     pool, dialogs = work / f"pool-{args.apis}.jsonl", work / f"dialogs-{max(sizes)}.jsonl"
-    if not pool.exists():
+    bfcl = {n: work / f"bfcl-{n}" for n in sizes}
+    for n in sizes if "bfcl" in wanted else ():
+        if not bfcl[n].exists():
+            run([PYTHON, "-c", BFCL_SCRIPT, str(bfcl[n]), str(n)], env=env)
+    if not set(wanted) & {"verify", "dialogs", "export"}:
+        pass
+    elif not pool.exists():
         run(funrl_argv("pool", "--n", str(args.apis), "--seed", "0", "--out", str(pool), "--no-progress"), env=env)
-    if not dialogs.exists():
+    if set(wanted) & {"verify", "export"} and not dialogs.exists():
         run(funrl_argv("dialogs", "--pool", str(pool), "--n", str(max(sizes)), "--seed", "0", "--out", str(dialogs),
                        "--no-progress"), env=env)
     inputs = {}
-    for n in sizes:  # line by line: this process stays small, and a child's peak RSS starts at its parent's size
+    for n in sizes if set(wanted) & {"verify", "export"} else ():  # line by line: this process stays small, and a child's peak RSS starts at its parent's size
         inputs[n] = work / f"dialogs-{n}.jsonl"
         if not inputs[n].exists() or inputs[n].stat().st_size == 0:
             with open(dialogs, "rb") as src, open(inputs[n], "wb") as dst:
@@ -91,9 +124,12 @@ def main() -> int:
         out = work / f"out-{tree[:4]}-{what}-{n}"
 
         def one(r: int) -> Run:
-            out.mkdir(exist_ok=True)
-            for p in out.iterdir():
-                p.unlink()
+            shutil.rmtree(out, ignore_errors=True)
+            Path(str(out) + ".quarantine.jsonl").unlink(missing_ok=True)
+            out.mkdir()
+            if what == "bfcl":
+                return run(funrl_argv("bfcl", "evaluate", "--results", str(bfcl[n]), "--out", str(out), src=src),
+                           env=env)
             if what == "verify":
                 return run(funrl_argv("verify", "--in", str(inputs[n]), "--pool", str(pool), "--out",
                                       str(out / "kept.jsonl"), "--rejected", str(out / "rejected.jsonl"), "--report",
@@ -147,7 +183,10 @@ def main() -> int:
 
 _TITLES = {"verify": "funrl verify (rule + model layers, calls executed against the pool)",
            "dialogs": "funrl dialogs (programmatic, from a 2,000-API pool unless --apis)",
-           "export": "funrl export --to trl", "index": "dialogs' pool index (a fresh process per size)"}
+           "export": "funrl export --to trl",
+           "bfcl": "funrl bfcl evaluate (11 single-turn AST categories; lines past the 3,491st repeat an id and are "
+                   "quarantined)",
+           "index": "dialogs' pool index (a fresh process per size)"}
 
 
 if __name__ == "__main__":

@@ -274,7 +274,6 @@ def _bfcl_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .bfcl.evaluate import EvaluateError, evaluate_results, write_outputs
-    from .bfcl.score import quarantine_lines
     from .io import InputError, check_own_json, quarantine_path
 
     out_dir = Path(args.out)
@@ -283,14 +282,13 @@ def _bfcl_evaluate(args: argparse.Namespace) -> int:
                          "refusing to overwrite it", path=out_dir)
     check_own_json(out_dir / "summary.json", lambda d: isinstance(d, dict) and "categories" in d,
                    "a BFCL summary (funrl bfcl evaluate)")
-    try:
+    try:  # streamed: verdicts and quarantined lines are written, and FILE:LINE problems printed, as they come
         summary, reports = evaluate_results(args.results, data_dir=args.data_dir, strip_thinking=args.strip_think,
-                                            underscore_to_dot=args.underscore_to_dot)
+                                            underscore_to_dot=args.underscore_to_dot, out=args.out,
+                                            on_problem=lambda text: print(text, file=sys.stderr))
     except EvaluateError as e:
         print(f"funrl: error: {e}", file=sys.stderr)
         return 2
-    for problem in summary["problems"]:
-        print(problem, file=sys.stderr)
     for note in summary["notes"]:
         print(f"note: {note}", file=sys.stderr)
     out = write_outputs(summary, reports, args.out, label=args.label)
@@ -313,7 +311,7 @@ def _bfcl_evaluate(args: argparse.Namespace) -> int:
     for c, why in summary["found_but_not_scored"].items():
         print(f"{c}: not scored: {why}", file=sys.stderr)
     print(f"wrote {out}/summary.json, summary.md, errors.json, verdicts/")
-    bad = sum(quarantine_lines(r, args.out) for r in reports.values() if r.unscored)
+    bad = summary["problems_total"]  # each one quarantined as it was found
     if bad:
         print(f"quarantined: {bad} (see {quarantine_path(args.out)})")
     if not any(r.scored for r in reports.values()):

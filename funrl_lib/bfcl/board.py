@@ -77,7 +77,8 @@ def _category(categories: Mapping[str, Mapping[str, Any]], name: str, sizes: Map
 
 def _weighted(parts: list[dict], na: bool = True) -> dict[str, Any]:
     total = sum(p["total_count"] for p in parts)
-    accuracy = sum(p["accuracy"] * p["total_count"] for p in parts) / total
+    # result files present but with no scored line (empty, or every line unscorable) weigh nothing: 0, not a crash
+    accuracy = sum(p["accuracy"] * p["total_count"] for p in parts) / total if total else 0.0
     return {"accuracy": accuracy, "total_count": total,
             "display": NA if na and any(p["display"] == NA for p in parts) else accuracy}
 

@@ -51,11 +51,12 @@ missing ones as 0, so a subset run is never mistaken for a full one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .data import (JAVA_JS_CATEGORIES, OTHER_CATEGORIES, SUPPORTED_CATEGORIES, VERSION_PREFIX, find_data_dir,
                    load_category)
@@ -65,7 +66,8 @@ from .format_sensitivity import CATEGORY as FS_CATEGORY
 from .format_sensitivity import format_sensitivity_summary, score_format_sensitivity_file
 from .board import BOARD_COLUMNS, BOARD_LABEL, CATEGORY_SIZES, OVERALL_WEIGHTS, board_percent, board_scores
 from .published import PUBLISHED
-from .score import FC_SUFFIX, ScoreReport, is_fc_model_name, score_results_file, write_verdicts
+from .score import (FC_SUFFIX, ScoreReport, StreamSink, is_fc_model_name, score_results_file, streaming_into,
+                    write_verdicts)
 
 __all__ = ["FC_NOTE", "EvaluateError", "board_columns", "board_table", "evaluate_results", "find_result_files", "model_folder",
            "overall_lines", "summarise", "write_outputs"]
@@ -82,6 +84,7 @@ AGENTIC = WEB_SEARCH + MEMORY
 FS_BOARD_COLUMNS = (("format_sensitivity_max_delta", "accuracy_max_delta"), ("format_sensitivity_std", "accuracy_std"))
 FS_COLUMN_NAMES = {"format_sensitivity_max_delta": "Format Sensitivity Max Delta",
                    "format_sensitivity_std": "Format Sensitivity Standard Deviation"}
+KEEP_PROBLEMS = 100  # streamed: FILE:LINE messages kept per category for summary.json (all go to stderr)
 PRESENT_LABEL = ("over the parts present (the Overall formula renormalised over the components run; NOT comparable "
                  "with leaderboard scores)")
 # Folders of BFCL's result layout between a model's folder and its result files (get_directory_structure_by_category).
@@ -169,7 +172,7 @@ def _not_generated_notes(folder: Path) -> list[str]:
 def _category_row(report: ScoreReport, path: Path, decoding: str) -> dict[str, Any]:
     return {"accuracy": report.accuracy, "correct": report.correct, "total": report.scored,
             "category_size": report.category_size, "missing": report.missing, "complete": report.missing == 0,
-            "unscored_lines": len(report.problems), "decoding": decoding, "model_folder": model_folder(path).name,
+            "unscored_lines": report.problem_count, "decoding": decoding, "model_folder": model_folder(path).name,
             "file": str(path)}
 
 
@@ -238,14 +241,36 @@ def summarise(categories: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike], *, data_dir: str | os.PathLike | None = None,
                      strip_thinking: bool = False, underscore_to_dot: bool = False, fc: bool | None = None,
+                     out: str | os.PathLike | None = None, on_problem: Callable[[str], None] | None = None,
                      ) -> tuple[dict[str, Any], dict[str, ScoreReport]]:
     """(summary dict, reports per category) for the result files under ``results_dir`` (a folder or several).
 
     ``fc``: None (the default, and what the CLI does) decodes each file by BFCL's naming convention (model folder
-    name ending in ``-FC`` -> FC style); True / False force one decoding for every file."""
+    name ending in ``-FC`` -> FC style); True / False force one decoding for every file.
+
+    ``out`` (what ``funrl bfcl evaluate`` does): stream. Each verdict is written to ``out/verdicts/<category>.jsonl``
+    as it is made and each line that could not be scored to ``<out>.quarantine.jsonl`` (its ``FILE:LINE`` message
+    to ``on_problem`` as well), and the reports keep counts only (:class:`.score.StreamSink`), so that memory does
+    not grow with the result files: what is held is the BFCL data of the category being scored, which ids were
+    scored, and the first :data:`KEEP_PROBLEMS` messages per category (``summary["problems"]``; the count of all of
+    them is ``problems_total``). Without ``out`` the reports hold every verdict (the library's use, tests)."""
+    from ..io import Quarantine
+
     files = find_result_files(results_dir)
     data = find_data_dir(data_dir)
+    if out is None:
+        return _evaluate(files, results_dir, data, strip_thinking, underscore_to_dot, fc, None)
+    with Quarantine(out) as quarantine:
+        sink = StreamSink(Path(out) / "verdicts", quarantine, on_problem, keep_problems=KEEP_PROBLEMS)
+        return _evaluate(files, results_dir, data, strip_thinking, underscore_to_dot, fc, sink)
+
+
+def _evaluate(files: dict[str, Path], results_dir: Any, data: Path, strip_thinking: bool, underscore_to_dot: bool,
+              fc: bool | None, sink: StreamSink | None) -> tuple[dict[str, Any], dict[str, ScoreReport]]:
+    streaming = (lambda category: streaming_into(sink, category)) if sink is not None else (
+        lambda category: contextlib.nullcontext())
     categories, reports, problems, not_scored = {}, {}, [], {}
+    problems_total = 0
     format_sensitivity: dict[str, Any] | None = None
     notes: list[str] = []
     for category, path in files.items():
@@ -261,20 +286,26 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
             continue
         if category in MULTI_TURN_CATEGORIES:
             # BFCL's own backends and official checker; decoding as BFCL's (underscore_to_dot is for FC models)
-            report = score_multi_turn_file(category, path, data_dir=data, strip_thinking=strip_thinking)
+            with streaming(category):
+                report = score_multi_turn_file(category, path, data_dir=data, strip_thinking=strip_thinking)
         elif category in SUPPORTED_CATEGORIES or category in JAVA_JS_CATEGORIES:  # Java/JS: .java_js
-            report = score_results_file(category, path, entries=load_category(category, data),
-                                        strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot,
-                                        fc=file_fc)
+            with streaming(category):
+                report = score_results_file(category, path, entries=load_category(category, data),
+                                            strip_thinking=strip_thinking, underscore_to_dot=underscore_to_dot,
+                                            fc=file_fc)
         elif category in AGENTIC:  # string matching only (.agentic): no network, no model
-            report = score_agentic_file(category, path, data_dir=data, strip_thinking=strip_thinking, fc=file_fc)
+            with streaming(category):
+                report = score_agentic_file(category, path, data_dir=data, strip_thinking=strip_thinking,
+                                            fc=file_fc)
         elif category == FS_CATEGORY and file_fc:
             not_scored[category] = (f"{path}: format sensitivity of an FC model ({folder.name!r} ends in "
                                     f"{FC_SUFFIX!r}): BFCL measures it for prompt models only")
             continue
         elif category == FS_CATEGORY:  # non-scoring: reported beside the board, never in the Overall
-            report = score_format_sensitivity_file(path, data_dir=data)
-            format_sensitivity = format_sensitivity_summary(report)
+            with streaming(category):
+                report = score_format_sensitivity_file(path, data_dir=data)
+            format_sensitivity = format_sensitivity_summary(
+                report, sink.read_verdicts(category) if sink is not None else None)
         else:
             why = ("memory warm-up dialogue results (the prerequisite conversations): not scored, as in BFCL"
                    if category.endswith("_prereq") and category[:-len("_prereq")] in AGENTIC
@@ -285,6 +316,7 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
         reports[category] = report
         categories[category] = _category_row(report, path, "fc" if file_fc else "prompt")
         problems += report.problems
+        problems_total += report.problem_count
     every = SUPPORTED_CATEGORIES + OTHER_CATEGORIES
     decoding = {mode: [c for c, r in categories.items() if r["decoding"] == mode] for mode in ("fc", "prompt")}
     decoding = {mode: cats for mode, cats in decoding.items() if cats}
@@ -299,7 +331,7 @@ def evaluate_results(results_dir: str | os.PathLike | Sequence[str | os.PathLike
                "categories": categories, "summaries": summaries["summaries"],
                "format_sensitivity": format_sensitivity,
                "not_evaluated": [c for c in every if c not in categories],
-               "found_but_not_scored": not_scored, "problems": problems}
+               "found_but_not_scored": not_scored, "problems": problems, "problems_total": problems_total}
     return summary, reports
 
 
@@ -435,7 +467,8 @@ def write_outputs(summary: dict[str, Any], reports: dict[str, ScoreReport], out:
     (out / "errors.json").write_text(json.dumps(errors, indent=1) + "\n", encoding="utf-8")
     (out / "summary.md").write_text(markdown(summary, label), encoding="utf-8")
     for c, r in reports.items():
-        write_verdicts(r, out / "verdicts" / f"{c}.jsonl")
+        if r.sink is None:  # a streamed report's verdicts are in place already
+            write_verdicts(r, out / "verdicts" / f"{c}.jsonl")
     if plot:
         try:
             plot_comparison(summary, out / "comparison.png", label)

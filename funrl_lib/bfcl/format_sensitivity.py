@@ -414,10 +414,12 @@ def score_format_sensitivity_file(path: str | Path, **kwargs: Any) -> ScoreRepor
         return score_format_sensitivity(f, source=str(path), **kwargs)
 
 
-def format_sensitivity_summary(report: ScoreReport) -> dict[str, Any]:
-    """The official header: accuracy per configuration (over the lines scored), max delta, variance, std."""
+def format_sensitivity_summary(report: ScoreReport, verdicts: Iterable[dict[str, Any]] | None = None
+                               ) -> dict[str, Any]:
+    """The official header: accuracy per configuration (over the lines scored), max delta, variance, std.
+    ``verdicts``: the report's, when it did not keep them (a streamed report: read back from its file)."""
     stats: dict[str, dict[str, int]] = {}
-    for v in report.verdicts:
+    for v in report.verdicts if verdicts is None else verdicts:
         if "config" not in v:
             continue
         s = stats.setdefault(v["config"], {"correct": 0, "total": 0})

@@ -13,19 +13,22 @@ function-calling models; :func:`is_fc_model_name` applies it to a result folder'
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from .checker import score_entry
 from .data import BFCLEntry, load_category
 
-__all__ = ["FC_SUFFIX", "LineProblem", "ScoreReport", "is_fc_model_name", "quarantine_lines", "results_lines",
-           "score_lines", "score_result_lines", "score_results_file"]
+__all__ = ["FC_SUFFIX", "LineProblem", "ScoreReport", "StreamSink", "current_sink", "is_fc_model_name",
+           "quarantine_lines", "results_lines", "score_lines", "score_result_lines", "score_results_file",
+           "streaming_into"]
 
 FC_SUFFIX = "-FC"  # BFCL's registry names FC models "<model>-FC"; funrl names result folders the same way
 
@@ -46,14 +49,48 @@ class ScoreReport:
     unscored: list[tuple[int, str, str]] = field(default_factory=list, repr=False)
     source: str = "<results>"
     lines_read: int = 0  # non-blank lines
+    # Streamed (see StreamSink): verdicts and unscored lines go to the sink as they come, and only counts stay here
+    sink: "StreamSink | None" = field(default=None, repr=False, compare=False)
+    _counts: Counter = field(default_factory=Counter, repr=False, compare=False)  # scored, correct, problems
+    _errors: Counter = field(default_factory=Counter, repr=False, compare=False)
+
+    def add(self, verdict: dict[str, Any], problem: tuple[int, str, str] | None = None) -> None:
+        """Record one line's verdict, and for a line that could not be scored ``(line, message, the line as
+        read)``: kept in the lists, or (streamed) counted and handed to the sink."""
+        if self.sink is None:
+            self.verdicts.append(verdict)
+            if problem is not None:
+                self.problems.append(f"{self.source}:{problem[0]}: {problem[1]}")
+                self.unscored.append(problem)
+            return
+        self._counts["scored"] += not str(verdict.get("error_type") or "").startswith("funrl:")
+        self._counts["correct"] += bool(verdict["valid"])
+        if not verdict["valid"]:
+            self._errors[verdict["error_type"]] += 1
+        self.sink.verdict(verdict)
+        if problem is not None:
+            self._counts["problems"] += 1
+            text = f"{self.source}:{problem[0]}: {problem[1]}"
+            if len(self.problems) < self.sink.keep_problems:
+                self.problems.append(text)
+            self.sink.problem(self, problem, text)
 
     @property
     def scored(self) -> int:
+        if self.sink is not None:
+            return self._counts["scored"]
         return sum(1 for v in self.verdicts if not str(v.get("error_type") or "").startswith("funrl:"))
 
     @property
     def correct(self) -> int:
+        if self.sink is not None:
+            return self._counts["correct"]
         return sum(1 for v in self.verdicts if v["valid"])
+
+    @property
+    def problem_count(self) -> int:
+        """Lines that could not be scored (streamed: all of them, where ``problems`` keeps the first few)."""
+        return self._counts["problems"] if self.sink is not None else len(self.problems)
 
     @property
     def accuracy(self) -> float:
@@ -61,6 +98,8 @@ class ScoreReport:
 
     @property
     def error_counts(self) -> Counter:
+        if self.sink is not None:
+            return Counter(self._errors)
         return Counter(v["error_type"] for v in self.verdicts if not v["valid"])
 
     @property
@@ -71,8 +110,8 @@ class ScoreReport:
         lines = [f"{self.category}: {self.correct}/{self.scored} correct, accuracy {self.accuracy:.4f}"
                  f" ({self.scored} of {self.category_size} entries scored"
                  + (f"; {self.missing} entries have no result line" if self.missing else "") + ")"]
-        if self.problems:
-            lines.append(f"{len(self.problems)} line(s) not scored (see messages above)")
+        if self.problem_count:
+            lines.append(f"{self.problem_count} line(s) not scored (see messages above)")
         for error_type, n in self.error_counts.most_common():
             lines.append(f"  {n:6d}  {error_type}")
         return "\n".join(lines)
@@ -87,11 +126,13 @@ class LineProblem(Exception):
 
 
 def score_lines(category: str, lines: Iterable[str], entries: dict[str, Any],
-                check: Callable[[Any, Any], dict[str, Any]], *, source: str = "<results>") -> ScoreReport:
+                check: Callable[[Any, Any], dict[str, Any]], *, source: str = "<results>",
+                sink: "StreamSink | None" = None) -> ScoreReport:
     """The engine every BFCL scorer shares: parse each result line, report the ones that cannot be scored as
     ``funrl:`` problems naming ``source:line`` (not JSON, no id or result, unknown or repeated id, or a
-    :class:`LineProblem` from ``check``), and ask ``check(entry, result)`` for the verdict of the others."""
-    report = ScoreReport(category, len(entries), source=source)
+    :class:`LineProblem` from ``check``), and ask ``check(entry, result)`` for the verdict of the others. With a
+    ``sink`` (default: :func:`current_sink`) nothing per line is kept: see :class:`StreamSink`."""
+    report = ScoreReport(category, len(entries), source=source, sink=sink if sink is not None else current_sink())
     first_seen: dict[str, int] = {}
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -99,11 +140,8 @@ def score_lines(category: str, lines: Iterable[str], entries: dict[str, Any],
         report.lines_read += 1
 
         def problem(error_type: str, message: str, entry_id: Any = None) -> None:
-            text = f"{source}:{lineno}: {message}"
-            report.problems.append(text)
-            report.verdicts.append({"id": entry_id, "valid": False, "error_type": error_type, "line": lineno,
-                                    "error": message})
-            report.unscored.append((lineno, message, _as_read(line)))
+            report.add({"id": entry_id, "valid": False, "error_type": error_type, "line": lineno, "error": message},
+                       (lineno, message, _as_read(line)))
 
         bad = _NOT_UTF8.search(line)  # bytes that are not UTF-8, kept as surrogate escapes by results_lines
         if bad:
@@ -145,8 +183,94 @@ def score_lines(category: str, lines: Iterable[str], entries: dict[str, Any],
             problem(p.error_type, f"{_short(entry_id, repr_=False)}: {p.message}; line not scored", entry_id)
             continue
         first_seen[entry_id] = lineno
-        report.verdicts.append({"id": entry_id, **verdict})
+        report.add({"id": entry_id, **verdict})
     return report
+
+
+class StreamSink:
+    """Where a streamed :class:`ScoreReport` puts each line instead of keeping it, so that scoring a file holds the
+    same memory however long the file is (``funrl bfcl evaluate``): each verdict is written at once to
+    ``verdicts_dir/<category>.jsonl`` (through a ``.tmp`` file, replaced when the category is done: :meth:`done`),
+    each line that could not be scored goes to ``quarantine`` (a :class:`funrl_lib.io.Quarantine`) and its
+    ``FILE:LINE`` message to ``on_problem``; the report keeps counts, and the first ``keep_problems`` messages.
+
+    Every scorer (single-turn, Java/JS, multi-turn, agentic, format sensitivity) goes through :func:`score_lines`,
+    which picks the sink up from :func:`streaming_into` (a context variable) when none is passed, so that none of
+    them needs an argument for it. Verdicts of a category whose summary needs them all (format sensitivity) are
+    read back from the file (:meth:`read_verdicts`), line by line."""
+
+    def __init__(self, verdicts_dir: str | os.PathLike, quarantine: Any = None,
+                 on_problem: Callable[[str], None] | None = None, keep_problems: int = 100):
+        self.verdicts_dir = Path(verdicts_dir)
+        self.quarantine, self.on_problem, self.keep_problems = quarantine, on_problem, keep_problems
+        self.quarantined = 0
+        self._file: IO[str] | None = None
+        self._path: Path | None = None
+
+    def start(self, category: str) -> None:
+        """Begin the verdicts of ``category`` (the previous one must be :meth:`done`)."""
+        self.verdicts_dir.mkdir(parents=True, exist_ok=True)
+        self._path = self.verdicts_dir / f"{category}.jsonl"
+        self._file = open(self._path.with_name(self._path.name + ".tmp"), "w", encoding="utf-8")
+
+    def verdict(self, verdict: dict[str, Any]) -> None:
+        if self._file is None:
+            raise RuntimeError("StreamSink.verdict before start(category)")
+        self._file.write(json.dumps(verdict, ensure_ascii=False) + "\n")
+
+    def problem(self, report: ScoreReport, problem: tuple[int, str, str], text: str) -> None:
+        if self.on_problem is not None:
+            self.on_problem(text)
+        if self.quarantine is not None:
+            lineno, message, raw = problem
+            self.quarantine.add(message, file=report.source, line=lineno, text=raw)
+            self.quarantined += 1
+
+    def done(self) -> Path | None:
+        """Close the category's verdicts and put the file in place; returns its path."""
+        if self._file is None:
+            return None
+        self._file.close()
+        os.replace(self._file.name, self._path)
+        self._file = None
+        return self._path
+
+    def discard(self) -> None:
+        """Drop the unfinished verdicts of a category that was not scored after all."""
+        if self._file is not None:
+            self._file.close()
+            os.unlink(self._file.name)
+            self._file = None
+
+    def read_verdicts(self, category: str) -> Iterable[dict[str, Any]]:
+        """The verdicts written for ``category``, one at a time."""
+        with open(self.verdicts_dir / f"{category}.jsonl", encoding="utf-8") as f:
+            for line in f:
+                yield json.loads(line)
+
+
+_SINK: contextvars.ContextVar["StreamSink | None"] = contextvars.ContextVar("funrl_bfcl_sink", default=None)
+
+
+def current_sink() -> "StreamSink | None":
+    """The sink :func:`streaming_into` set for this context, if any."""
+    return _SINK.get()
+
+
+@contextlib.contextmanager
+def streaming_into(sink: StreamSink, category: str) -> Iterator[StreamSink]:
+    """Score ``category`` into ``sink`` (every :func:`score_lines` call inside uses it): its verdict file is put
+    in place when the block ends normally, dropped when it raises."""
+    sink.start(category)
+    token = _SINK.set(sink)
+    try:
+        yield sink
+    except BaseException:
+        sink.discard()
+        raise
+    finally:
+        _SINK.reset(token)
+    sink.done()
 
 
 def _short(value: Any, n: int = 120, *, repr_: bool = True) -> str:
