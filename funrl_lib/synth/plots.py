@@ -1,7 +1,9 @@
 """Figures for the synthesis notebooks: what the pool, the dialogs and the verifier look like at a glance.
 
 Each function takes the plain dicts the stages already produce (``pool_stats``, ``dialog_stats``, a verification
-report's ``to_dict()``), returns a matplotlib ``Figure`` and, given ``path``, also saves it as PNG. matplotlib is
+report's ``to_dict()``), returns a matplotlib ``Figure`` and, given ``path``, also saves it as PNG. Every axis says
+in words what it counts (rule names through :func:`funrl_lib.labels.label_for`, not as keys), and every bar starts
+at zero. matplotlib is
 imported lazily with the non-interactive Agg backend when no display backend is active (headless runs, CI).
 """
 
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Mapping
+
+from ..labels import label_for
 
 __all__ = ["plot_dialog_stats", "plot_pool_stats", "plot_tree", "plot_verify_report"]
 
@@ -66,6 +70,8 @@ def plot_pool_stats(stats: Mapping[str, Any], path: str | Path | None = None):
     _bar(axes[1][0], {f"depth {k}": v for k, v in sorted(stats["nesting_depth"].items())}, "nesting depth per API",
          color="C2")
     _bar(axes[1][1], stats["evolution"], "evolution steps applied", color="C3")
+    for ax, what in zip(axes.flat, ("APIs", "schema nodes", "APIs", "times applied")):
+        ax.set_ylabel(what)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -87,14 +93,16 @@ def plot_dialog_stats(stats: Mapping[str, Any], path: str | Path | None = None,
     ax.set_xticks(list(xs), list(types))
     _slant(ax)
     ax.set_title(f"dialog types ({stats['n']} dialogs)")
-    ax.set_ylabel("share")
+    ax.set_ylabel("share of the dialogs")
     hist = stats["complexity"]["histogram"]
     _bar(axes[1], hist, "complexity score", color="C1")
     bands = stats.get("bands", {})
     if bands:
         axes[1].set_xlabel("target bands " + ", ".join(f"{k} {v}" for k, v in bands["target"].items())
                            + f"; hit rate {bands['hit_rate']:.0%}")
+    axes[1].set_ylabel("dialogs")
     _bar(axes[2], stats["complexity"]["by_type"], "mean complexity per type", color="C2")
+    axes[2].set_ylabel("mean complexity score")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -108,7 +116,7 @@ def plot_verify_report(report: Mapping[str, Any], path: str | Path | None = None
     rates = [rules[n]["passed"] / rules[n]["checked"] for n in names]
     colors = ["C0" if rules[n].get("layer") == "rule" else "C1" if rules[n].get("layer") == "model" else "C2"
               for n in names]
-    ax1.barh(names[::-1], rates[::-1], color=colors[::-1])
+    ax1.barh([label_for(n) for n in names[::-1]], rates[::-1], color=colors[::-1])
     ax1.set_xlim(0, 1.0)  # from zero: a truncated axis makes a 2-point gap look like a 20-point one
     ax1.set_title("pass rate per rule (blue: rule layer, orange: model layer)")
     ax1.set_xlabel("share of the samples the rule checked that pass it")
@@ -122,8 +130,10 @@ def plot_verify_report(report: Mapping[str, Any], path: str | Path | None = None
         ax2.text(x - 0.2, v + 0.01, f"{v:.1%}", ha="center", fontsize=8)
     for x, k in zip(xs, layers):
         ax2.text(x + 0.2, ref.get(k, 0.0) + 0.01, f"{ref.get(k, 0.0):.1%}", ha="center", fontsize=8)
-    ax2.set_xticks(list(xs), layers)
+    ax2.set_xticks(list(xs), [{"rule": "rule layer", "model": "model layer", "final": "both (kept)"}.get(k, k)
+                              for k in layers])
     ax2.set_ylim(0, 1.3)  # headroom for the legend above the bars
+    ax2.set_ylabel("share of the samples that pass")
     ax2.set_title("pass rate per layer")
     ax2.legend(loc="upper left", fontsize=8)
     # the caveat belongs in the figure, not only in the text around it
