@@ -11,6 +11,9 @@ names the turn, the call and the parameter), registered in :data:`RULES` with it
   ``tool_response_consistency``. With an LLM backend each is one judge prompt (:data:`JUDGE_PROMPTS`, the judge
   answers ``{"pass": bool, "reason": str}``); offline (no backend, or the programmatic one) each is a deterministic
   implementation of the same question, documented on its function.
+  ``answer_grounding`` (the consistency expert's question "does the final answer report what the tools said?", value
+  by value: every number, date, identifier and name of a summary found in the dialog before it) has no judge of its
+  own: it runs in both modes, before the judges (whose ``task_consistency`` prompt asks the same in words).
 
 As in ToolACE, the model layer only looks at samples that passed the rule layer (so its pass rate is "over
 rule-passers", comparable with the paper's 67.9% / 91.1% / 61.8%). :func:`funrl_filter` adds FunRL's two-stage
@@ -41,7 +44,8 @@ Layout (one module per part, this package re-exports the public names):
   :mod:`.values`, response length, characters and date->string artifacts from :mod:`.lexical`),
   :mod:`.rules_dialog` (dialog structure, system-prompt format), :mod:`.execution` (APIGen's execution stage).
 * model layer (ToolACE §2.3 model checker): :mod:`.model` (deterministic, with :mod:`.grounding` and
-  :mod:`.words`), :mod:`.judges` (LLM judges); :mod:`.verdicts` runs both layers on a sample.
+  :mod:`.words`), :mod:`.answers` (the values of final answers), :mod:`.judges` (LLM judges); :mod:`.verdicts` runs
+  both layers on a sample.
 * :mod:`.funrl`: FunRL's two-stage filter; :mod:`.report`: counts and pass rates; :mod:`.runner`:
   :func:`verify_file` (streaming, resumable, quarantining unreadable records) and the ``funrl verify`` command.
 """
@@ -55,6 +59,7 @@ from .rules_content import (rule_call_name_exists, rule_call_parses, rule_date_s
 from .rules_dialog import rule_call_response_names, rule_role_order, rule_system_format, rule_tool_response_follows
 from .execution import rule_execution
 from .model import rule_hallucinated_values, rule_task_consistency, rule_tool_response_consistency
+from .answers import rule_answer_grounding
 from .judges import JUDGE_PROMPTS, render_for_judge
 from .verdicts import SampleVerdict, averify, verify_sample
 from .funrl import FUNRL_PROMPTS, FilterOutcome, afunrl_filter, funrl_filter

@@ -122,8 +122,8 @@ class _ToolLex:
         if 'tring": ' in key:  # a key ending in "string" / "String"
             self.date += _scan_date_keys(walk())
         if tool is not None and "tring" in key:
-            for name, sub in tool.parameters.properties.items():  # "string", "strings", "<x>_strings"
-                if name != "string" and not _PLURAL_STRING.search(name):
+            for name, sub in tool.parameters.properties.items():  # "string", "strings", "<x>_string(s)"
+                if name != "string" and not _PLURAL_STRING.search(name) and not _NAME_SUFFIX.match(name):
                     continue
                 described = " ".join(str(v) for v in (sub.description, sub.default, sub.items and
                                                       sub.items.description) if v)

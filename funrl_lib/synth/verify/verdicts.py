@@ -37,9 +37,13 @@ class SampleVerdict:
         return failed
 
 
-def _run_rules(sample: Sample, ctx: VerifyContext, layer: str) -> dict[str, list[str]]:
+def _run_rules(sample: Sample, ctx: VerifyContext, layer: str, *,
+               without_judge: bool = False) -> dict[str, list[str]]:
+    """The selected rules of ``layer`` (``without_judge``: only those no LLM judge stands in for)."""
     failed: dict[str, list[str]] = {}
     for rule in ctx.selected(layer):
+        if without_judge and rule.name in JUDGE_PROMPTS:
+            continue
         try:
             reasons = rule.fn(sample, ctx)
         except Exception as e:  # a rule must not stop a long run; the crash is the reason, visible in the output
@@ -85,11 +89,20 @@ async def averify(samples: Sequence[Sample], ctx: VerifyContext | None = None) -
     ctx = ctx or VerifyContext()
     if not ctx.llm:
         return [verify_sample(s, ctx) for s in samples]
-    verdicts = [_rule_layer(s, ctx) for s in samples]
+    # the rule layer, then the model layer's rules that have no judge (``answer_grounding``), then the judges: all
+    # of the model layer on every rule-passer, as offline
+    verdicts = []
+    for s in samples:
+        v = _rule_layer(s, ctx)
+        if v.kept:
+            failed = _run_rules(s, ctx, "model", without_judge=True)
+            v.failed.update(failed)
+            v.layer_failed["model"] = bool(failed)
+        verdicts.append(v)
     ctx._view = None
     jobs = []
     for s, v in zip(samples, verdicts):
-        if not v.kept:
+        if v.layer_failed["rule"]:
             continue
         for rule in ctx.selected("model"):
             if rule.name in JUDGE_PROMPTS and _JUDGE_APPLIES[rule.name](s):
