@@ -355,7 +355,7 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
 # The same good answers from an asyncio server in a process of its own (benchmarks; a real process to kill)
 
 
-async def _serve_async(latency: float, port: int, ready: Any, die_after: int = 0) -> None:
+async def _serve_async(latency: float, port: int, ready: Any, die_after: int = 0, reuse_port: bool = False) -> None:
     stats = {"calls": 0, "in_flight": 0, "max_in_flight": 0}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -390,7 +390,8 @@ async def _serve_async(latency: float, port: int, ready: Any, die_after: int = 0
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024, reuse_address=True)
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024, reuse_address=True,
+                                        reuse_port=reuse_port or None)
     host, port = server.sockets[0].getsockname()[:2]
     ready(f"http://{host}:{port}/v1")
     async with server:
@@ -400,23 +401,37 @@ async def _serve_async(latency: float, port: int, ready: Any, die_after: int = 0
 class LoopbackProcess:
     """``python tests/loopback_server.py`` as a context manager: ``base_url``, ``stats()`` (calls, max_in_flight)
     and ``kill()`` (SIGKILL: the process dies with its connections, as a crashed server does). ``die_after=n``: the
-    process SIGKILLs itself when the n-th chat request arrives, with every request it holds unanswered."""
+    process SIGKILLs itself when the n-th chat request arrives, with every request it holds unanswered.
 
-    def __init__(self, latency: float = 0.0, port: int = 0, die_after: int = 0):
-        self.latency, self.port, self.die_after = latency, port, die_after
+    ``workers=n`` (Linux): n such processes listening on one port (``SO_REUSEPORT``, the kernel spreads the
+    connections), as ``uvicorn --workers n`` does, so that one server URL is not bound by one interpreter's CPU.
+    ``stats()`` then reads whichever worker answers, and ``kill()`` kills them all."""
+
+    def __init__(self, latency: float = 0.0, port: int = 0, die_after: int = 0, workers: int = 1):
+        self.latency, self.port, self.die_after, self.workers = latency, port, die_after, int(workers)
         self.proc: subprocess.Popen | None = None
+        self.others: list[subprocess.Popen] = []
         self.base_url = ""
 
+    def _spawn(self, port: int) -> tuple[subprocess.Popen, str]:
+        argv = [sys.executable, os.path.abspath(__file__), "--latency", str(self.latency), "--port", str(port),
+                "--die-after", str(self.die_after)] + (["--reuse-port"] if self.workers > 1 else [])
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        return proc, proc.stdout.readline().strip()
+
     def start(self) -> "LoopbackProcess":
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--latency", str(self.latency),
-                                      "--port", str(self.port), "--die-after", str(self.die_after)],
-                                     stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline().strip()
+        self.proc, line = self._spawn(self.port)
         if not line.startswith("http://"):
             self.close()
             raise RuntimeError(f"loopback server process did not start (said {line!r})")
         self.base_url = line
         self.port = int(line.rsplit(":", 1)[1].split("/")[0])
+        for _ in range(self.workers - 1):
+            proc, line = self._spawn(self.port)
+            self.others.append(proc)
+            if line != self.base_url:
+                self.close()
+                raise RuntimeError(f"loopback worker did not join {self.base_url} (said {line!r})")
         return self
 
     def stats(self) -> dict[str, int]:
@@ -428,10 +443,11 @@ class LoopbackProcess:
             conn.close()
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait()
+        for proc in [self.proc, *self.others]:
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+            if proc is not None:
+                proc.wait()
 
     @property
     def died(self) -> bool:
@@ -441,8 +457,9 @@ class LoopbackProcess:
     def close(self) -> None:
         if self.proc is not None:
             self.kill()
-            self.proc.stdout.close()
-            self.proc = None
+            for proc in [self.proc, *self.others]:
+                proc.stdout.close()
+            self.proc, self.others = None, []
 
     def __enter__(self) -> "LoopbackProcess":
         return self.start()
@@ -457,13 +474,14 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument("--die-after", type=int, default=0, help="SIGKILL itself at the n-th chat request (0: never)")
+    parser.add_argument("--reuse-port", action="store_true", help="SO_REUSEPORT: several processes share one port")
     args = parser.parse_args()
 
     def ready(url: str) -> None:
         print(url, flush=True)
 
     try:
-        asyncio.run(_serve_async(args.latency, args.port, ready, args.die_after))
+        asyncio.run(_serve_async(args.latency, args.port, ready, args.die_after, args.reuse_port))
     except KeyboardInterrupt:
         pass
 
