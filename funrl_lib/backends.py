@@ -389,7 +389,8 @@ def load_fleet(path: str | os.PathLike) -> dict[str, Any]:
 
 # Connections per httpx client. httpcore's pool walks all its connections (with a poll() each) on every request
 # start and end, so one pool of 64 connections spends most of its time on bookkeeping: measured at 64 concurrent
-# 200 ms requests, 80 req/s with one pool against 250 with pools of 16 (encode/httpcore#1035). Shards avoid it.
+# 200 ms requests, 80 req/s with one pool against 250 with pools of 16 (encode/httpcore#1035). Shards avoid it;
+# pools of 8 spent 0.9-1.0 ms of CPU per request against 1.2 for 16 (benchmarks/README.md, "LLM client").
 CONNECTIONS_PER_CLIENT = 8
 TIMEOUTS_DOWN = 2  # consecutive timeouts that mark an endpoint down (a connection error does at once)
 _SSL_CONTEXT: Any = None  # one per process, shared by every client (see _ssl_context)
