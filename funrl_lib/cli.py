@@ -67,7 +67,7 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
 
 
 def _arms(text: str) -> tuple[str, ...]:
-    from .study import parse_arms
+    from .runs import parse_arms
     try:
         return parse_arms(text)
     except ValueError as e:

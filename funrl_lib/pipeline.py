@@ -9,27 +9,37 @@ Stages (each one resumable; a re-run continues where a crash or Ctrl-C stopped i
 3. **verify**: ``corrupt_rate`` of the dialogs damaged with the defects an LLM generator makes
    (:mod:`funrl_lib.synth.corrupt`), then the dual-layer verifier (rule + model layer) keeps the clean ones;
 4. **export**: kept dialogs → TRL rows (``synth/trl.jsonl``), which become the training data (``data.train``);
-5. **sft**, **grpo**, **egpo**: the config's recipe with the rows split **by API** (``data.holdout_by: api``);
+5. **sft**, **grpo**, **egpo**: the config's recipe with the rows split **by API** (``data.holdout_by: api``),
+   trained by :func:`funrl_lib.runs.train_arms` as ``funrl study`` trains each seed;
 6. **evaluate**: each policy, greedily, on the held-out rows (APIs never seen in training) and on a stratified BFCL
-   v4 subset, as :func:`funrl_lib.study.evaluate_arms` does;
-7. **report**: ``report.md`` with every stage's numbers and timings, and PNG figures in ``figures/``.
+   v4 subset (:func:`funrl_lib.evaluation.evaluate_recipe`, as ``funrl study`` evaluates each seed);
+7. **report**: ``report.md`` with every stage's numbers and timings, PNG figures in ``figures/``, and the results
+   table in ``table.md`` and ``table.json`` (:func:`funrl_lib.evaluation.write_table`).
+
+The demo prints one line per stage when it finishes: its name, seconds and key figure (``pool  3.2 s  60 APIs``,
+``verify  1.9 s  kept 67.8% (78 of 115)``, ``evaluate  5.3 s  held-out exact calls SFT 33.3 / GRPO 33.3 / EGPO
+33.3``); what a stage itself prints (progress bars, the trainer's logs) goes to ``logs/<stage>.log``.
 
 Layout of ``<out>``: ``synth/`` (pool, dialogs, verification files, TRL rows), ``run/`` (the training run directory:
-data split, tiny model, sft/grpo/egpo), ``eval/`` (``results.jsonl``, BFCL result files, the evaluation table),
-``figures/``, ``report.md``, ``state.json`` (finished stages, their seconds and the settings they were made with).
+data split, tiny model, sft/grpo/egpo), ``eval/`` (``results.jsonl``, BFCL result files, the evaluation report),
+``figures/``, ``logs/``, ``report.md``, ``table.md``, ``table.json``, ``state.json`` (finished stages, their seconds,
+key figures and the settings they were made with).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import json
 import math
+import os
 import platform
+import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .evaluation_defaults import DEFAULT_EVAL, SMOKE_EVAL  # noqa: F401  (pipeline.DEFAULT_EVAL/SMOKE_EVAL still work)
+from .runs import ARMS, train_arms
 
 __all__ = ["STAGES", "PipelineError", "run_pipeline", "write_pipeline_report"]
 
@@ -76,17 +86,88 @@ class _State:
         self.path.write_text(json.dumps(self.data, indent=1) + "\n", encoding="utf-8")
 
 
-def _stage(state: _State, name: str, fn: Callable[[], dict[str, Any] | None], log: Callable[[str], None]) -> None:
-    number = STAGES.index(name) + 1
-    if state.done(name):
-        log(f"[{number}/{len(STAGES)}] {name}: done earlier ({state.data['stages'][name]['seconds']} s), skipped")
+_STREAMS: dict[int, Any] = {}
+
+
+def _fd_stream(fd: int) -> Any:
+    """A text stream on file descriptor ``fd`` itself, never closed: what ``sys.stdout``/``sys.stderr`` are while a
+    stage runs, so that a logger that keeps the stream it found writes where the process writes later."""
+    if fd not in _STREAMS:
+        _STREAMS[fd] = open(fd, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
+    return _STREAMS[fd]
+
+
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Everything printed meanwhile (Python's and the C libraries': progress bars, trainer logs, warnings) appended to
+    ``path``; nothing is redirected where the process has no file descriptors 1 and 2."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    try:
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:
+        yield
         return
-    log(f"[{number}/{len(STAGES)}] {name} ...")
+    with open(path, "ab") as f:
+        try:
+            for fd in (1, 2):
+                os.dup2(f.fileno(), fd)
+            with contextlib.redirect_stdout(_fd_stream(1)), contextlib.redirect_stderr(_fd_stream(2)):
+                yield
+        finally:
+            for fd, copy in zip((1, 2), saved):
+                _fd_stream(fd).flush()
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "—"
+
+
+def _exact_calls(info: dict[str, Any]) -> str:
+    calls = info.get("exact_calls") or {}
+    return "held-out exact calls " + " / ".join(f"{arm.upper()} {v:.1f}" for arm, v in calls.items()) + \
+        f" (% of {info.get('heldout_rows', '?')} rows)"
+
+
+# each stage's key figure, from what it recorded in state.json
+_FIGURES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "pool": lambda i: f"{i.get('apis', '?')} APIs over {i.get('domains', '?')} domains",
+    "dialogs": lambda i: f"{i.get('dialogs', '?')} dialogs",
+    "verify": lambda i: (f"kept {_pct(i['kept'], i['kept'] + i['rejected'])} ({i['kept']} of "
+                         f"{i['kept'] + i['rejected']})" if "kept" in i else ""),
+    "export": lambda i: f"{i.get('rows', '?')} training rows",
+    "sft": lambda i: f"loss {_fmt(i.get('loss'), digits=2)} after {i.get('global_step', '?')} steps",
+    "grpo": lambda i: f"reward {_fmt(i.get('reward'))} after {i.get('global_step', '?')} steps",
+    "evaluate": _exact_calls,
+    "report": lambda i: ", ".join(i.get("files", [])),
+}
+_FIGURES["egpo"] = _FIGURES["grpo"]
+
+
+def _stage_line(name: str, seconds: float, info: dict[str, Any]) -> str:
+    """The one line the demo prints for a finished stage: name, seconds, key figure."""
+    return f"{name:<9}{seconds:7.1f} s  {_FIGURES[name](info)}"
+
+
+def _stage(state: _State, name: str, fn: Callable[[], dict[str, Any] | None], log: Callable[[str], None],
+           logs: Path) -> None:
+    if state.done(name):
+        s = state.data["stages"][name]
+        log(_stage_line(name, s["seconds"], s) + "  (done earlier)")
+        return
     start = time.perf_counter()
-    info = fn() or {}
+    try:
+        with _output_to(logs / f"{name}.log"):
+            info = fn() or {}
+    except BaseException:
+        log(f"{name:<9}{time.perf_counter() - start:7.1f} s  failed: its output is in {logs / f'{name}.log'}")
+        raise
     seconds = time.perf_counter() - start
     state.finish(name, seconds, **info)
-    log(f"[{number}/{len(STAGES)}] {name}: {seconds:.1f} s" + (f"  {_brief(info)}" if info else ""))
+    log(_stage_line(name, seconds, info))
 
 
 def _brief(info: dict[str, Any]) -> str:
@@ -120,7 +201,7 @@ def run_pipeline(config: str | Path | None = "configs/tiny-cpu.yaml", out: str |
     prepare_backend(cfg)  # Unsloth (backend unsloth) before any stage imports trl/transformers/peft
     if force and out.exists():
         import shutil
-        for sub in ("synth", "run", "eval", "figures"):
+        for sub in ("synth", "run", "eval", "figures", "logs"):
             shutil.rmtree(out / sub, ignore_errors=True)
         (out / "state.json").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +211,8 @@ def run_pipeline(config: str | Path | None = "configs/tiny-cpu.yaml", out: str |
     d = cfg.data
     # enough dialogs that about data.synth_dialogs survive the defects injected before verification
     n_dialogs = math.ceil(d.synth_dialogs / (1 - corrupt_rate))
-    log(f"funrl pipeline -> {out}  (config {config or 'defaults'}{', smoke' if smoke else ''})")
+    log(f"funrl demo -> {out}  (config {config or 'defaults'}{', smoke' if smoke else ''}; what each stage prints: "
+        f"{out / 'logs'})")
     started = time.perf_counter()
 
     def pool_stage() -> dict[str, Any]:
@@ -181,56 +263,49 @@ def run_pipeline(config: str | Path | None = "configs/tiny-cpu.yaml", out: str |
         rows = write_jsonl(trl_path, export_rows(samples, "trl"))
         return {"rows": rows}
 
-    def sft_stage() -> dict[str, Any]:
-        from .train.run import run_sft
-        return _done_info(run_sft(cfg))
-
-    def rl_stage(mode: str) -> Callable[[], dict[str, Any]]:
+    def train_stage(arm: str) -> Callable[[], dict[str, Any]]:
         def run() -> dict[str, Any]:
-            from .train.run import run_train
-            return _done_info(run_train(dataclasses.replace(cfg, egpo=dataclasses.replace(cfg.egpo,
-                                                                                          advantage_mode=mode))))
+            from .train.logs import read_log
+            final = train_arms(cfg, (arm,))[arm]  # GRPO/EGPO after the SFT stage: its warm start is there
+            done = json.loads((Path(final) / "done.json").read_text(encoding="utf-8"))
+            key, last = ("loss", 3) if arm == "sft" else ("reward", 10)  # as the report's training section
+            log = read_log(cfg.run_dir / arm / "log.jsonl")
+            value = _last_mean(log, key, last)
+            if value is None and arm == "sft":  # a run shorter than logging_steps: the trainer's mean loss
+                value = next((e["train_loss"] for e in reversed(log) if "train_loss" in e), None)
+            return {**{k: done[k] for k in ("global_step", "rows") if k in done},
+                    key: None if value is None else round(value, 4)}
         return run
 
     def evaluate_stage() -> dict[str, Any]:
-        from transformers import AutoTokenizer
-
-        from .study import evaluate_arms
-        from .train.data import prepare_rows
+        from .evaluation import evaluate_recipe, rounded_metrics, summarize_results
         from .train.plots import plot_training
-        arms = {arm: cfg.run_dir / arm / "final" for arm in ("sft", "grpo", "egpo")}
+        finals = train_arms(cfg, ARMS)  # trained by the stages before: only their directories
         _close(plot_training(cfg.run_dir, figures / "4_training.png"))
-        _, held, _ = prepare_rows(cfg, AutoTokenizer.from_pretrained(arms["sft"]))
-        limit = evaluation["heldout_limit"]
-        evaluate_arms(arms, held[:limit] if limit else held, out / "eval" / "results.jsonl", seed=cfg.seed,
-                      bfcl_dir=out / "eval" / "bfcl", max_new_tokens=evaluation["max_new_tokens"],
-                      bfcl_per_category=evaluation["bfcl_per_category"],
-                      bfcl_categories=evaluation["bfcl_categories"], progress=progress)
-        return {"heldout_rows": len(held[:limit] if limit else held)}
+        results = out / "eval" / "results.jsonl"
+        n = evaluate_recipe(cfg, finals, results, out / "eval" / "bfcl", **evaluation, progress=progress)
+        exact = rounded_metrics(summarize_results(results), "heldout/answer_ok").get("heldout/answer_ok", {})
+        return {"heldout_rows": n, "exact_calls": {arm: m["mean"] for arm, m in exact.items()}}
 
-    _stage(state, "pool", pool_stage, log)
-    _stage(state, "dialogs", dialogs_stage, log)
-    _stage(state, "verify", verify_stage, log)
-    _stage(state, "export", export_stage, log)
-    _stage(state, "sft", sft_stage, log)
-    _stage(state, "grpo", rl_stage("grpo"), log)
-    _stage(state, "egpo", rl_stage("egpo"), log)
-    _stage(state, "evaluate", evaluate_stage, log)
-    state.finish("report", 0.0)  # written below on every run, so the report always reflects the files
+    logs = out / "logs"
+    for name, fn in (("pool", pool_stage), ("dialogs", dialogs_stage), ("verify", verify_stage),
+                     ("export", export_stage), *((arm, train_stage(arm)) for arm in ARMS),
+                     ("evaluate", evaluate_stage)):
+        _stage(state, name, fn, log, logs)
     flags = [f"--config {config}" if config else "", f"--out {out}", "--smoke" if smoke else "",
              *(f"--set {o}" for o in overrides),
              f"--corrupt-rate {corrupt_rate}" if corrupt_rate != DEFAULT_CORRUPT_RATE else ""]
     if not smoke:
         flags += [f"--{k.replace('_', '-')} {v}" for k, v in evaluation.items() if v != DEFAULT_EVAL[k]]
     command = "funrl demo " + " ".join(f for f in flags if f)
-    report = write_pipeline_report(out, cfg, command=command, this_run_s=time.perf_counter() - started)
-    log(f"[{len(STAGES)}/{len(STAGES)}] report: {report}")
+    start = time.perf_counter()  # the report is written on every run, so it always reflects the files
+    with _output_to(logs / "report.log"):
+        report = write_pipeline_report(out, cfg, command=command, this_run_s=time.perf_counter() - started)
+    files = [p.name for p in (report, out / "table.md", out / "table.json") if p.exists()]
+    seconds = time.perf_counter() - start
+    state.finish("report", seconds, files=files)
+    log(_stage_line("report", seconds, {"files": files}))
     return report
-
-
-def _done_info(final: Path) -> dict[str, Any]:
-    done = json.loads((final / "done.json").read_text(encoding="utf-8"))
-    return {k: done[k] for k in ("global_step", "rows") if k in done}
 
 
 def _json(path: Path, value: Any) -> None:
@@ -272,9 +347,10 @@ def _fmt(v: float | None, pct: bool = False, digits: int = 3) -> str:
 
 
 def write_pipeline_report(out: str | Path, cfg: Any, *, command: str, this_run_s: float | None = None) -> Path:
-    """``<out>/report.md`` (and ``eval/report.md``, ``figures/5_evaluation.png``) from the files the stages wrote."""
+    """``<out>/report.md`` (and ``eval/report.md``, ``figures/5_evaluation.png``, the results table ``table.md`` and
+    ``table.json``) from the files the stages wrote."""
+    from .evaluation import metrics_table, summarize_results, write_report, write_table
     from .tour import versions
-    from .study import metrics_table, summarize_results, write_report
     from .train.logs import read_log
 
     out = Path(out)
@@ -361,6 +437,7 @@ def write_pipeline_report(out: str | Path, cfg: Any, *, command: str, this_run_s
         summary = summarize_results(results)
         write_report(summary, out / "eval", title="Evaluation: SFT vs GRPO vs EGPO", command=command, caveats=None,
                      figure="evaluation.png")
+        write_table(summary, out, title=f"funrl demo: held-out and BFCL accuracy ({cfg.name})")
         import shutil
         if (out / "eval" / "evaluation.png").exists():
             shutil.copyfile(out / "eval" / "evaluation.png", figures / "5_evaluation.png")
@@ -371,7 +448,8 @@ def write_pipeline_report(out: str | Path, cfg: Any, *, command: str, this_run_s
                   "**BFCL v4**, a stratified subset per category (`funrl bfcl generate --prompt funrl`, scored by "
                   "funrl's BFCL checker; result files in BFCL's layout under `eval/bfcl/`). `[...]` rows are BFCL "
                   "v4 summaries over the categories evaluated:", "", *metrics_table(summary, "bfcl/"), "",
-                  "![evaluation](figures/5_evaluation.png)", ""]
+                  "![evaluation](figures/5_evaluation.png)", "",
+                  "The same numbers, rounded, with the seed: `table.md` and `table.json`.", ""]
     if cfg.model.backend == "tiny":
         scale = ("With the tiny recipe it shows the plumbing, the format being learned and the GRPO/EGPO curves, not "
                  f"the paper's result: a model of a few million weights after {cfg.sft.max_steps} SFT and "

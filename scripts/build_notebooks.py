@@ -990,27 +990,23 @@ NB04 = [
 
     A random model never writes `<think>…</think>[call(...)]`, so every reward would be 0 and GRPO would have
     nothing to compare. A short SFT on the reference completions (loss on completion tokens only) teaches the format
-    first. Same as `funrl sft --config configs/tiny-cpu.yaml`.
+    first. Same as `funrl sft --config configs/tiny-cpu.yaml`; `train_arms` is the loop `funrl demo` and
+    `funrl study` run too (a finished arm is not trained again, an interrupted one resumes).
     """),
     code("""
-    from funrl_lib.train.run import run_sft, run_train
+    from funrl_lib.runs import train_arms
 
-    sft_dir = run_sft(cfg)
+    sft_dir = train_arms(cfg, ["sft"])["sft"]
     """),
     md("""
     ## GRPO, then EGPO
 
-    Same config, data and seed; only `egpo.advantage_mode` differs. GRPO still measures the CoT entropy (for the
-    curves) but leaves the advantages alone. Same as `funrl train --config configs/tiny-cpu.yaml --mode grpo` and
-    `--mode egpo`.
+    Same config, data and seed; only `egpo.advantage_mode` differs (`funrl_lib.runs.rl_config(cfg, mode)`), and
+    both start from the SFT model above (`grpo.init: sft`). GRPO still measures the CoT entropy (for the curves) but
+    leaves the advantages alone. Same as `funrl train --config configs/tiny-cpu.yaml --mode grpo` and `--mode egpo`.
     """),
     code("""
-    import dataclasses
-
-    finals = {}
-    for mode in ("grpo", "egpo"):
-        run_cfg = dataclasses.replace(cfg, egpo=dataclasses.replace(cfg.egpo, advantage_mode=mode))
-        finals[mode] = run_train(run_cfg)
+    finals = train_arms(cfg, ["grpo", "egpo"])
     finals
     """),
     md("""
@@ -1159,20 +1155,16 @@ NB05 = [
     alone.
     """),
     code("""
-    import dataclasses
+    from funrl_lib.runs import ALL_ARMS, train_arms
     from funrl_lib.train.config import SMOKE_OVERRIDES, load_config
-    from funrl_lib.train.run import run_sft, run_train
 
     overrides = [f"output_dir={RUN_DIR}"]
     if SMOKE:
         overrides += SMOKE_OVERRIDES
     cfg = load_config("configs/tiny-cpu.yaml", overrides)
-    MODELS = {"base": RUN_DIR / "tiny-model", "sft": RUN_DIR / "sft" / "final"}
-    if not (MODELS["sft"] / "done.json").exists():
+    if not (RUN_DIR / "sft" / "final" / "done.json").exists():
         print("no trained models under", RUN_DIR, "- training them at smoke size (04_entropy_grpo.ipynb is the story)")
-        run_sft(cfg)
-    for mode in ("grpo", "egpo"):
-        MODELS[mode] = run_train(dataclasses.replace(cfg, egpo=dataclasses.replace(cfg.egpo, advantage_mode=mode)))
+    MODELS = train_arms(cfg, ALL_ARMS)  # base (the untrained tiny model), sft, grpo, egpo
     MODELS
     """),
     md("""

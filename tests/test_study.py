@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("trl")
 
 from funrl_lib.cli import main  # noqa: E402
-from funrl_lib.study import mean_ci, summarize_results  # noqa: E402
+from funrl_lib.evaluation import mean_ci, summarize_results  # noqa: E402
 from funrl_lib.train.config import SMOKE_OVERRIDES  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def test_summary_per_arm_type_and_category(tmp_path):
 
 
 def test_arms_from_the_recipe_and_the_option():
-    from funrl_lib.study import default_arms, parse_arms
+    from funrl_lib.runs import default_arms, parse_arms
     from funrl_lib.train.config import load_config
     assert default_arms(load_config("configs/tiny-cpu.yaml", [])) == ("sft", "grpo", "egpo")
     assert default_arms(load_config("configs/tiny-cpu.yaml", ["grpo.init=base"])) == ("base", "grpo", "egpo")
