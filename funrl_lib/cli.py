@@ -434,6 +434,8 @@ def _is_user_error(e: BaseException) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(only=_command_of(argv)).parse_args(argv)
+    from .progress import line_progress
+    line_progress()  # stderr not a terminal (a log file, a pipe): progress bars as a few whole lines
     try:
         return _run(args)
     except KeyboardInterrupt:
