@@ -17,6 +17,7 @@ from funrl_lib.calls import Call, render_calls
 from funrl_lib.synth import dialogs as D
 from funrl_lib.synth.api_pool import (ApiRecord, ExecutionError, build_pool, execute, mentioned_values,
                                       validate_arguments)
+from funrl_lib.synth.api_pool.phrasing import api_verb_phrase
 from funrl_lib.synth.backends import Backend, ChatResult
 from funrl_lib.synth.sample import DIALOG_TYPES, Message, Sample
 
@@ -118,7 +119,8 @@ def test_irrelevance_offers_no_fitting_tool(samples, by_id):
             assert other.tool.name != target.tool.name
             assert not ({tuple(x) for x in other.leaves} | {tuple(other.path)}) & leaves
             assert other.path[-1] != target.path[-1]
-        assert target.path[-1] in s.messages[-1].content  # the refusal says what cannot be done
+        # the refusal says what cannot be done, as a verb phrase: "get friend locations" -> "get the friend locations"
+        assert api_verb_phrase(target).text() in s.messages[-1].content
 
 
 def test_clarify_asks_for_the_missing_parameter_by_name(samples, by_id):

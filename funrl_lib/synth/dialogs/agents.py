@@ -13,9 +13,12 @@ import random
 
 from ...calls import Call
 from ..api_pool import ExecutionError, execute, phrase_request, sample_arguments, validate_arguments
+from ..api_pool.phrasing import api_verb_phrase, phrase_action, phrase_mentions
+from ..api_pool.verbs import VerbPhrase
 from ..sample import Message
 from .pool_index import _PoolIndex
-from .text import _CONTEXT, _DESCRIPTIVE, _POLITE, _RETURNS, _facts, _first_sentence, _join_words, _lit
+from .summaries import refusal_text, summary_text
+from .text import _CONTEXT, _DESCRIPTIVE, _POLITE, _RETURNS, _facts, _first_sentence, _lit
 
 
 class _UserAgent:
@@ -28,7 +31,16 @@ class _UserAgent:
         return sample_arguments(self.ix.apis[i], rng, optional=0.3 + 0.4 * level)
 
     def request(self, i: int, args: dict, rng: random.Random) -> str:
+        """A whole request: "Could you book a flight for passenger Jamal Wright?"."""
         return phrase_request(self.ix.apis[i], args, rng)
+
+    def action(self, i: int, args: dict, rng: random.Random) -> str:
+        """The call as a clause to join with others: "book a flight for passenger Jamal Wright"."""
+        return phrase_action(self.ix.apis[i], args, rng)
+
+    def mentions(self, i: int, args: dict, rng: random.Random) -> str:
+        """The call's values alone, for "do the same {mentions}": "for passenger Jamal Wright"."""
+        return phrase_mentions(self.ix.apis[i], args, rng)
 
     def styled(self, text: str, apis: int | list[int], style: str, rng: random.Random) -> str:
         """The user's voice around a request: ``descriptive`` restates what the tools do (the request then shares
@@ -113,28 +125,20 @@ class _AssistantAgent:
         return Message("assistant", think=self.think_calls(calls, sources),
                        calls=[Call(self.ix.names[i], args) for i, args in calls])
 
+    def vp(self, i: int) -> VerbPhrase:
+        return api_verb_phrase(self.ix.apis[i])
+
     def summary(self, calls: list[tuple[int, dict]], results: list[dict], rng: random.Random) -> Message:
-        ix = self.ix
-        sentences, quoted = [], []
-        for (i, _), res in zip(calls, results):
-            facts = _facts(res)
-            quoted.extend(facts)
-            text = "; ".join(facts) if facts else "no details"
-            sentences.append(rng.choice(("Here is what {n} returned: {f}.", "Done. {n} reports {f}.",
-                                         "I checked with {n}: {f}.")).replace("{n}", ix.names[i])
-                             .replace("{f}", text))
+        """The final answer: a sentence per call stating its output's values (:func:`.summaries.summary_text`)."""
+        quoted = [f for res in results for f in _facts(res)]
         think = (f"Need a tool? No, the results are in. Summarise them for the user: "
                  f"{'; '.join(quoted[:4]) if quoted else 'nothing to report'}.")
-        return Message("assistant", " ".join(sentences), think=think)
+        return Message("assistant", summary_text([self.vp(i) for i, _ in calls], results, rng), think=think)
 
     def refusal(self, t: int, cands: list[int], rng: random.Random) -> Message:
         ix = self.ix
         purpose = ix.purpose[t]
-        can = _join_words([ix.purpose[j] for j in cands])
-        text = rng.choice(("I'm sorry, but none of the available tools can {p}. They can only {c}.",
-                           "Unfortunately I can't {p} with the tools I have; they are for the following: {c}.",
-                           "None of the functions available to me can {p}, so I can't do that. I can {c}.")) \
-            .replace("{p}", purpose).replace("{c}", can)
+        text = refusal_text(self.vp(t), [self.vp(j) for j in cands], rng)
         listed = ", ".join(f"{ix.names[j]} ({ix.purpose[j]})" for j in cands)
         think = (f"Need a tool? The user wants to {purpose}. Candidates: {listed}. None of them can do that, so no "
                  f"call; say so.")

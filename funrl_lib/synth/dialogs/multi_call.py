@@ -20,7 +20,8 @@ from ..api_pool import mentioned_values
 from .agents import _Agents
 from .plan import _Draft, _Step
 from .pool_index import _PoolIndex, _values_at
-from .text import _DEPENDS, _NEXT_TURN, _join_requests, _label, _render
+from ..api_pool.slots import _label as _words_of
+from .text import _render, depends, next_turn, same_again, several
 
 _BUILD_TRIES = 12  # draws of APIs/arguments per attempt before the attempt counts as failed
 
@@ -50,8 +51,9 @@ def parallel(ag: _Agents, rng: random.Random, level: float, style: str) -> _Draf
                 break
     if len(calls) < 2:
         return None
-    parts = [ag.user.request(i, a, rng) for _, a in calls]
-    user = ag.user.styled(_join_requests(parts, rng), i, style, rng)
+    first = ag.user.request(i, calls[0][1], rng)
+    mentions = [ag.user.mentions(i, a, rng) for _, a in calls]
+    user = ag.user.styled(same_again(first, ag.assistant.vp(i).text(), mentions, rng), i, style, rng)
     return _Draft([_Step("user", user), _Step("calls", calls=calls, summary=True)], [i], i, False)
 
 
@@ -67,8 +69,9 @@ def parallel_multiple(ag: _Agents, rng: random.Random, level: float, style: str)
         extra = ag.user.args(i, rng, level)
         if extra and extra != calls[0][1]:
             calls.append((i, extra))
-    parts = [ag.user.request(j, a, rng) for j, a in calls]
-    user = ag.user.styled(_join_requests(parts, rng), tools, style, rng)
+    first = ag.user.request(calls[0][0], calls[0][1], rng)
+    actions = [ag.user.action(j, a, rng) for j, a in calls]
+    user = ag.user.styled(several(first, actions, rng), tools, style, rng)
     return _Draft([_Step("user", user), _Step("calls", calls=calls, summary=True)], tools, i, False)
 
 
@@ -96,10 +99,9 @@ def dependent(ag: _Agents, rng: random.Random, level: float, style: str) -> _Dra
         args_b = {param: value, **{k: v for k, v in args_b.items() if k != param}}
         if not ag.tool.valid(b, args_b):
             continue
-        ra = ag.user.request(a, args_a, rng)
-        rb = ag.user.request(b, {k: v for k, v in args_b.items() if k != param}, rng)
-        user = ag.user.styled(rng.choice(_DEPENDS).replace("{label}", _label(param)).replace("{a}", ra)
-                              .replace("{b}", rb), [a, b], style, rng)
+        ra = ag.user.action(a, args_a, rng)
+        rb = ag.user.action(b, {k: v for k, v in args_b.items() if k != param}, rng)
+        user = ag.user.styled(depends(ra, rb, _words_of(param), rng), [a, b], style, rng)
         steps = [_Step("user", user), _Step("calls", calls=[(a, args_a)], results=[res_a]),
                  _Step("calls", calls=[(b, args_b)], summary=True,
                        sources={(0, param): f"from the {ix.names[a]} result, field {path}"})]
@@ -120,6 +122,6 @@ def multi_turn(ag: _Agents, rng: random.Random, level: float, style: str) -> _Dr
         req = ag.user.request(j, args, rng)
         user = ag.user.styled(req, j, style, rng) if n == 0 or style == "descriptive" else req
         if n > 0:
-            user = rng.choice(_NEXT_TURN).replace("{t}", user)
+            user = next_turn(user, rng)
         steps += [_Step("user", user), _Step("calls", calls=[(j, args)], summary=True)]
     return _Draft(steps, apis, i, False)

@@ -15,8 +15,10 @@ import random
 import re
 
 from ..api_pool import mentioned_values
+from ..api_pool.slots import _label as _words_of
 from .agents import _Agents
 from .plan import _Draft, _Step
+from .summaries import clarify_question
 from .text import _ANSWERS, _first_sentence, _label
 
 
@@ -59,15 +61,10 @@ def clarify(ag: _Agents, rng: random.Random, level: float, style: str) -> _Draft
     desc = re.sub(r"\s*\([^)]*\)?", "", _first_sentence(desc)).rstrip(". ") or _label(missing)  # no "(" left
     desc = desc[0].lower() + desc[1:] if len(desc) > 1 and desc[1].islower() else desc  # "Unique id" -> "unique"
     # the question names the parameter and says what it is (its description), so the user knows what to give
-    ask = rng.choice(("I can {p} for you, but the required parameter {m} ({d}) is missing. What {l} should I "
-                      "use?",
-                      "To {p} I need the {m} ({d}). Could you tell me the {l}?",
-                      "Sure. Which {l} do you mean? The parameter {m} ({d}) is required to {p}.")) \
-        .replace("{p}", ix.purpose[i]).replace("{m}", missing).replace("{l}", _label(missing)) \
-        .replace("{d}", desc)
+    ask = clarify_question(ag.assistant.vp(i), missing, _words_of(missing), desc, rng)
     think_ask = (f"Need a tool? Yes: {ix.names[i]}, because the user wants to {ix.purpose[i]}. Required: {missing} "
                  f"is not in the request and cannot be guessed. Ask the user for {missing} before calling.")
-    answer = rng.choice(_ANSWERS).replace("{label}", _label(missing)) \
+    answer = rng.choice(_ANSWERS).replace("{label}", _words_of(missing)) \
         .replace("{v}", " ".join(mentioned_values({missing: args[missing]})))
     steps = [_Step("user", user), _Step("ask", ask, think_ask), _Step("user", answer),
              _Step("calls", calls=[(i, args)], summary=True, sources={(0, missing): "from the user's answer"})]

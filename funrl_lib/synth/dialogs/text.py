@@ -1,7 +1,8 @@
-"""The words of the programmatic agents in ToolACE's multi-agent dialog generation (arXiv 2409.00920v2 §2.2): the
-user agent's styles (terse, polite, with context, descriptive), joins, follow-ups and answers, and the text helpers
-of the assistant agent's thinking, summaries and refusals. Values are written as they appear in the tool turn's
-JSON (strings unquoted), so every value a summary quotes can be found in the results.
+"""The words of the programmatic user agent in ToolACE's multi-agent dialog generation (arXiv 2409.00920v2 §2.2):
+its styles (terse, polite, with context, descriptive), how it asks for several things in one message (the same
+tool again, different tools, a second call that needs the first one's result), its follow-ups and its answers to a
+clarifying question; and the value helpers the assistant's words (:mod:`.summaries`) share. Requests are written by
+:mod:`funrl_lib.synth.api_pool.phrasing` and kept verbatim here: every value they mention stays findable.
 """
 
 from __future__ import annotations
@@ -13,18 +14,32 @@ from typing import Any
 
 STYLES = ("terse", "polite", "context", "descriptive")
 _POLITE = ("Hi! {t} Thanks!", "Hello, I hope you can help. {t}", "{t} Thank you so much.",
-           "Good morning! {t} I'd appreciate it.", "{t} Many thanks in advance.")
-_CONTEXT = ("I'm sorting out some {topic} things today. {t}", "Quick {topic} question. {t}",
+           "Good morning! {t} I'd appreciate it.", "{t} Many thanks in advance.", "Hi there. {t} Thanks a lot!",
+           "Sorry to bother you. {t}")
+_CONTEXT = ("I'm sorting out a few {topic} things today. {t}", "Quick {topic} question. {t}",
             "I'm working on something {topic}-related. {t}", "For a {topic} task I'm on: {t}",
-            "Context: this is for my {topic} planning. {t}")
+            "This is for my {topic} planning. {t}", "I've got a {topic} errand for you. {t}")
 _DESCRIPTIVE = ("{t} What I need is something that does this: {d}", "{t} In other words, the job is: {d}",
-                "I need a tool for the following. {d} {t}")
-_JOINS = (("", " "), ("", " Also: "), ("A few things. ", " "), ("First: ", " Next: "), ("", "\n"))  # prefix, sep
-_DEPENDS = ("{a} Then use the {label} from that result for this: {b}",
-            "{a} After that, take the {label} you get back. {b}",
-            "First: {a} Then, with the {label} it returns: {b}")
-_NEXT_TURN = ("Thanks! {t}", "Great. {t}", "Perfect, one more thing. {t}", "OK. Next: {t}", "{t}")
-_ANSWERS = ("The {label} is {v}.", "{v}, please.", "Use {v}.", "Oh, sorry: {label} {v}.", "It's {v}.")
+                "I need a tool for the following. {d} {t}", "{t} To be precise: {d}")
+# parallel: the same tool again. {r}: the first request, {m}: another call's values
+_AGAIN = ("Then do the same {m}.", "And the same again {m}, please.", "Do it once more {m}.",
+          "After that, repeat it {m}.")
+_TIMES = {2: "twice", 3: "three times", 4: "four times"}
+_TIMES_OPENINGS = ("I need to {a} {n}: {list}.", "Could you {a} {n}: {list}?", "Please {a} {n}: {list}.",
+                   "I'd like to {a} {n}: {list}.")
+# parallel_multiple: different tools. {a}: an imperative clause
+_ALSO = ("Also, {a}.", "And please {a}.", "While you're at it, {a} too.", "On top of that, {a}.", "Then {a}.")
+_ORDINAL_WORDS = ("First", "Second", "Third", "Fourth", "Fifth")
+_COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
+# dependent: {a} then {b} with the {label} {a} returns
+_DEPENDS = ("Please {a}, then use the {label} it returns to {b}.",
+            "Could you {a}? Once you have the {label}, {b}.",
+            "I'd like to {a}, and then use the {label} that comes back to {b}.",
+            "First {a}. Then take the {label} you get back and {b}.")
+_NEXT_TURN = ("Thanks! {t}", "Great. {t}", "Perfect, one more thing. {t}", "OK, next: {t}", "{t}",
+              "That helps, thanks. {t}", "Nice. Now, {t_lower}")
+_ANSWERS = ("The {label} is {v}.", "{v}, please.", "Use {v}.", "Oh, sorry: the {label} is {v}.", "It's {v}.",
+            "Let's go with {v}.", "Right, it should be {v}.")
 
 
 _RETURNS = re.compile(r"\bReturns ([^.]+?)(?:, \.\.\.)?\.(?:\s|$)")
@@ -53,19 +68,57 @@ def _render(value: Any) -> str:
 _lit = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(value, ensure_ascii=False), one encoder for all
 
 
-def _join_words(words: list[str]) -> str:
+def _join_words(words: list[str], last: str = "or") -> str:
     words = list(dict.fromkeys(words))
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" {last} " + words[-1]
 
 
-def _join_requests(parts: list[str], rng: random.Random) -> str:
-    """Several requests as one user message; requests are kept verbatim (their values must stay findable)."""
-    prefix, sep = rng.choice(_JOINS)
-    return prefix + sep.join(parts)
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def next_turn(text: str, rng: random.Random) -> str:
+    """A later request of a multi-turn dialog, with a word back to the last answer."""
+    t = rng.choice(_NEXT_TURN)
+    if "{t_lower}" in t:
+        lower = text[1:2].islower() and not re.match(r"I\b", text)  # "Could" -> "could", but "I'd" stays
+        return t.replace("{t_lower}", text[:1].lower() + text[1:] if lower else text)
+    return t.replace("{t}", text)
+
+
+def same_again(first: str, action: str, mentions: list[str], rng: random.Random) -> str:
+    """Several calls of one tool in one message: the first request then "do the same for ..." per other call, or
+    "{action} twice: once for ..., once for ..."; every call's values verbatim (``mentions``)."""
+    if rng.random() < 0.5 or len(mentions) not in _TIMES:
+        rest = [rng.choice(_AGAIN).replace("{m}", m) for m in mentions[1:]]
+        return " ".join([first] + rest)
+    listed = _join_words([f"once {m}" for m in mentions], "and")
+    return rng.choice(_TIMES_OPENINGS).replace("{a}", action).replace("{n}", _TIMES[len(mentions)]) \
+        .replace("{list}", listed)
+
+
+def several(first: str, actions: list[str], rng: random.Random) -> str:
+    """Calls of different tools in one message: the first request then "Also, ..." per other one, a numbered
+    "First, ... Second, ...", or one sentence "Could you a, b and c?"."""
+    form = rng.randrange(3)
+    if form == 0:
+        return " ".join([first] + [rng.choice(_ALSO).replace("{a}", a) for a in actions[1:]])
+    if form == 1 and len(actions) <= len(_ORDINAL_WORDS):
+        head = f"I have {_COUNT_WORDS.get(len(actions), len(actions))} requests."
+        return " ".join([head] + [f"{_ORDINAL_WORDS[k]}, {a}." for k, a in enumerate(actions)])
+    return rng.choice(("Could you {l}?", "Please {l}.", "I need you to {l}.")).replace(
+        "{l}", _join_words(actions, "and"))
+
+
+def depends(first: str, second: str, label: str, rng: random.Random) -> str:
+    """Two calls, the second taking the ``label`` the first returns: "Please book a flight ..., then use the
+    booking ID it returns to select the flight seat 38D."."""
+    return rng.choice(_DEPENDS).replace("{label}", label).replace("{a}", first).replace("{b}", second)
 
 
 def _facts(result: Any, limit: int = 3) -> list[str]:
-    """Up to ``limit`` short facts from a tool result, values as they appear in the result's JSON."""
+    """Up to ``limit`` short facts from a tool result, values as they appear in the result's JSON (the assistant's
+    thinking before a summary)."""
     out: list[str] = []
 
     def walk(node: Any, label: str) -> None:
