@@ -27,7 +27,8 @@ The rooms, lowest first (each imports only the ones above it):
 * :mod:`.records`: :class:`ApiRecord`, signatures, :func:`load_pool`;
 * :mod:`.drafts`, :mod:`.evolution`, :mod:`.adaptation`: an API's first definition, the diversity indicators, the
   per-API plan and the build state;
-* :mod:`.llm`, :mod:`.build`: the LLM path and :func:`build_pool`;
+* :mod:`.llm`, :mod:`.speciation`, :mod:`.build`: the LLM path (prompts, evolution; the LLM growing the tree) and
+  :func:`build_pool`;
 * :mod:`.checks`, :mod:`.sampling`, :mod:`.phrasing`, :mod:`.execution`: calls against the pool (validation, argument
   sampling, user requests, deterministic execution);
 * :mod:`.stats`, :mod:`.cli`: :func:`pool_stats` and ``funrl pool``.
@@ -41,19 +42,21 @@ from .checks import result_issues, validate_arguments
 from .cli import add_pool_parser, run_pool
 from .evolution import EVOLUTION_KINDS
 from .execution import execute, execute_again
-from .llm import PROMPTS, speciate
+from .llm import PROMPTS
 from .pattern_values import MAX_PATTERN_LENGTH, gen_from_pattern
 from .phrasing import mentioned_values, phrase_request
 from .records import ApiRecord, load_pool, signature
 from .sampling import sample_arguments
 from .slot_file import load_slots
 from .slots import SlotSpec, SlotVocabulary
+from .speciation import SpeciationConfig, grow_tree, speciate, tree_path
 from .stats import pool_stats
 from .tree import ApiTree, Domain, Leaf, ReturnField, load_tree, parse_leaf
 
 __all__ = [
     "ApiRecord", "ApiTree", "Domain", "ExecutionError", "Leaf", "PROMPTS", "PoolError", "SlotSpec",
-    "SlotVocabulary", "TREE_DIR", "add_pool_parser", "build_pool", "execute", "execute_again", "load_pool",
-    "load_slots", "load_tree", "mentioned_values", "parse_leaf", "phrase_request", "pool_stats", "result_issues",
-    "run_pool", "sample_arguments", "signature", "speciate", "validate_arguments",
+    "SlotVocabulary", "SpeciationConfig", "TREE_DIR", "add_pool_parser", "build_pool", "execute", "execute_again",
+    "grow_tree", "load_pool", "load_slots", "load_tree", "mentioned_values", "parse_leaf", "phrase_request",
+    "pool_stats", "result_issues", "run_pool", "sample_arguments", "signature", "speciate", "tree_path",
+    "validate_arguments",
 ]

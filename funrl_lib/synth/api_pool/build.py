@@ -26,7 +26,9 @@ def build_pool(n: int, seed: int = 0, *, backend: Any = None, tree: ApiTree | st
     gets :data:`PROMPTS` ``"evolution"`` per API (same adaptation and indicators) and its replies are validated;
     a reply that stays malformed after the retries is written to ``<out>.quarantine.jsonl`` with the reason, and
     that API index is left out (ids keep their index, so ids may have gaps). Signatures and normalised names are
-    unique: a collision regenerates the API (next attempt).
+    unique: a collision regenerates the API (next attempt). Speciation with an LLM comes first when wanted:
+    :func:`~.speciation.grow_tree` grows ``tree`` (ToolACE §2.1: domains → subdomains → functionalities), and its
+    tree is passed here (``funrl pool --speciate-domains`` does both).
 
     ``out``: JSONL written one API per line as it is made. Re-running the same call on a partial file (killed at
     any point) keeps its complete lines, rebuilds the state they imply and appends the rest: the final file is

@@ -1,6 +1,7 @@
-"""The LLM path of tool self-evolution synthesis (ToolACE §2.1): speciation asks a model for new functionalities of a
-subdomain, evolution for one API per plan (the same adaptation and indicators as the programmatic path go into
-:data:`PROMPTS`); replies are parsed and validated, malformed ones retried, then quarantined.
+"""The LLM path of tool self-evolution synthesis (ToolACE §2.1): the speciation prompts (new domains, subdomains and
+functionalities; :mod:`.speciation` asks them), and evolution, one API per plan (the same adaptation and indicators
+as the programmatic path go into :data:`PROMPTS`); replies are parsed and validated, malformed ones retried, then
+quarantined.
 """
 
 from __future__ import annotations
@@ -14,13 +15,23 @@ from ...backends import run_sync
 from ...io import dumps_line
 from ...tools import ToolDef, validate_tool
 from .adaptation import _BATCH, _Builder, _Plan, _api_id
-from .base import _rng
 from .records import ApiRecord, signature
 from .slots import SlotVocabulary
-from .tree import ApiTree, Leaf, parse_leaf
 
 
 PROMPTS: dict[str, str] = {
+    "speciation_domains": (
+        "You are growing an API context tree for synthesizing function-calling data: domains > subdomains > "
+        "functionalities.\nThe tree already has these domains (do not repeat them):\n{existing}\n\n"
+        "Name {n} NEW application domains in which real APIs exist, each with a one-sentence description.\n"
+        'Answer with JSON only: {{"domains": [{{"name": "Title Case Name", "description": "..."}}]}}'
+    ),
+    "speciation_subdomains": (
+        "You are growing an API context tree for synthesizing function-calling data: domains > subdomains > "
+        "functionalities.\nDomain: {domain} ({description})\nExisting subdomains (do not repeat them):\n{existing}"
+        "\n\nName {n} NEW subdomains of this domain, each a group of related API functionalities.\n"
+        'Answer with JSON only: {{"subdomains": ["Title Case Name", "..."]}}'
+    ),
     "speciation": (
         "You are growing an API context tree for synthesizing function-calling data.\n"
         "Domain: {domain}\nSubdomain: {subdomain}\nExisting functionalities (do not repeat them):\n{existing}\n\n"
@@ -129,47 +140,6 @@ def _llm_record(plan: _Plan, tool_dict: dict, returns: dict, vocab: SlotVocabula
 def _backends():
     from ... import backends  # imported lazily so the programmatic path never needs it
     return backends
-
-
-def speciate(backend: Any, tree: ApiTree, domain: str, subdomain: str, *, n: int = 5, seed: int = 0) -> list[Leaf]:
-    """Speciation with an LLM: ``n`` new functionalities for one subdomain, as parsed :class:`Leaf` objects (lines
-    that do not parse, or mention slots the vocabulary cannot resolve, are dropped)."""
-    b = _backends()
-    existing = tree.domain(domain).subdomains[subdomain]
-    known = sorted({s for leaf in existing for s in leaf.slots})[:40]
-    prompt = PROMPTS["speciation"].format(domain=domain, subdomain=subdomain, n=n,
-                                          existing="\n".join(f"- {x.text}" for x in existing),
-                                          slots=", ".join(known))
-
-    def parse(text: str) -> list[Leaf]:
-        obj = b.extract_json(text)
-        items = obj.get("functionalities") if isinstance(obj, dict) else obj
-        if not isinstance(items, list):
-            raise ValueError("expected {'functionalities': [...]}")
-        out = []
-        for item in items:
-            try:
-                leaf = parse_leaf(str(item), domain, subdomain)
-            except ValueError:
-                continue
-            if all(tree.slots.resolve(s) for s in leaf.slots + leaf.return_slots()):
-                out.append(leaf)
-        if not out:
-            raise ValueError("no functionality parsed")
-        return out
-
-    req = b.ChatRequest(messages=[{"role": "user", "content": prompt}], stage="pool",
-                        seed=int(_rng(seed, "speciate", domain, subdomain).random() * 2**31), attempt=0,
-                        json_mode=True)
-
-    async def ask() -> Any:
-        try:
-            return await b.chat_json(backend, req, parse, retries=2)
-        finally:
-            await backend.aclose()
-
-    got = run_sync(ask())
-    return [] if isinstance(got, b.Quarantined) else got
 
 
 def _build_llm(builder: _Builder, n: int, backend: Any, existing: dict[int, ApiRecord], skipped: set[int],
