@@ -221,6 +221,9 @@ class Config:
     """TRL/transformers loggers: ``tensorboard``, ``wandb`` (key from the environment), ``none``."""
     device: str = "auto"
     """``auto`` (GPU if present), ``cpu``."""
+    cpu_threads: int | None = None
+    """Training on the CPU: torch's threads. None: the cores other processes leave idle when the first stage starts
+    (:func:`funrl_lib.train.models.cpu_threads`), at least 1."""
     model: ModelSettings = field(default_factory=ModelSettings)
     data: DataSettings = field(default_factory=DataSettings)
     sft: SFTSettings = field(default_factory=SFTSettings)

@@ -34,7 +34,7 @@ from .backend import prepare_backend
 from .config import Config
 from .data import prepare_rows, rows_dataset
 from .logs import read_log
-from .models import Policy, load_policy, use_cpu
+from .models import Policy, cpu_threads, load_policy, use_cpu
 
 __all__ = ["jsonl_logger", "last_checkpoint", "read_log", "run_sft", "run_train", "stage_dir"]
 
@@ -150,6 +150,8 @@ def run_sft(cfg: Config, *, force: bool = False, callbacks: list | None = None) 
 
     s = cfg.sft
     cpu = use_cpu(cfg)
+    if cpu:
+        print(f"SFT on the CPU with {cpu_threads(cfg)} torch thread(s)")
     args = SFTConfig(
         **_common_args(cfg, out, cpu), learning_rate=s.learning_rate, num_train_epochs=s.num_train_epochs,
         max_steps=s.max_steps, per_device_train_batch_size=s.per_device_train_batch_size,
@@ -219,7 +221,10 @@ def run_train(cfg: Config, *, force: bool = False, callbacks: list | None = None
         return final
     prepare_backend(cfg)  # Unsloth (backend unsloth) before trl/transformers/peft
     init = _init_path(cfg)
-    args = grpo_args(cfg, out, use_cpu(cfg))
+    cpu = use_cpu(cfg)
+    if cpu:
+        print(f"{mode.upper()} on the CPU with {cpu_threads(cfg)} torch thread(s)")
+    args = grpo_args(cfg, out, cpu)
     with args.main_process_first(local=False, desc="model and data"):  # built or cached once, then read
         policy = load_policy(cfg, init=init)
         train, _, counts = prepare_rows(cfg, policy.tokenizer)
