@@ -40,7 +40,10 @@ def test_shipped_configs_load(name):
     # the paper's T 0.7, except the 0.5B CPU recipe, whose SFT'd model barely explores at 0.7 (its comments)
     assert cfg.grpo.temperature == (1.0 if name == "qwen2.5-coder-0.5b-cpu.yaml" else 0.7) and cfg.grpo.beta == 0.001
     assert cfg.egpo.entropy_lambda == 0.4 and cfg.egpo.entropy_alpha == 2.0 and cfg.egpo.advantage_mode == "egpo"
-    assert cfg.grpo.per_device_train_batch_size % cfg.grpo.num_generations == 0
+    # TRL generates per_device x gradient_accumulation completions at once (steps_per_generation defaults to the
+    # accumulation): whole groups of num_generations
+    g = cfg.grpo
+    assert (g.per_device_train_batch_size * g.gradient_accumulation_steps) % g.num_generations == 0
 
 
 def test_paper_recipe_values():
