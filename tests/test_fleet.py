@@ -23,11 +23,12 @@ from pathlib import Path
 import pytest
 
 from funrl_lib.synth import dialogs as D
-from funrl_lib.synth.api_pool import ApiRecord, build_pool, execute
+from funrl_lib.synth.api_pool import build_pool
 from funrl_lib.synth.backends import (ChatRequest, Endpoint, OpenAIBackend, backend_from_cli, load_fleet,
                                       make_backend, parse_endpoint)
-from funrl_lib.synth.sample import DIALOG_TYPES, Sample
+from funrl_lib.synth.sample import DIALOG_TYPES
 from loopback_server import LoopbackProcess, LoopbackServer, echo_text, ok, status
+from scripted_agents import scripted_replies
 
 KEY = "sk-test-fleet-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 
@@ -318,37 +319,6 @@ def test_a_server_process_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The whole stage: dialogs through a fleet, one server killed mid-run
-
-
-def scripted_replies(pool: list[ApiRecord], n: int, seed: int, mix: str):
-    """A ``respond`` for the loopback server that plays the three dialog agents from the programmatic reference
-    dialogs (as test_dialogs.Scripted does for a backend): replies depend on the request only."""
-    reference = D.generate_dialogs(pool, n, seed=seed, mix=mix, progress=False)
-    by_first = {s.messages[0].content: s for s in reference}
-    apis = {a.tool.name: a for a in pool}
-
-    def respond(received) -> object:
-        messages = received.body["messages"]
-        system, prompt = messages[0]["content"], messages[-1]["content"]
-        if system.startswith("You are the user agent"):
-            intent = re.search(r"Intent of your next message: (.*)\nStyle:", prompt, re.S).group(1)
-            return ok(json.dumps({"message": intent}))
-        if system.startswith("You are the tool agent"):
-            call = json.loads(prompt.split("Call:\n", 1)[1])
-            return ok("Result:\n```json\n" + json.dumps(execute(apis[call["name"]], call["arguments"])) + "\n```")
-        ref: Sample = by_first[messages[1]["content"]]
-        k = sum(1 for m in messages if m["role"] == "assistant")
-        target = [m for m in ref.messages if m.role == "assistant"][k]
-        body = {"think": target.think}
-        if target.calls:
-            from funrl_lib.calls import render_calls
-
-            body["calls"] = render_calls(target.calls)
-        else:
-            body["content"] = target.content
-        return ok(json.dumps(body))
-
-    return respond
 
 
 def test_dialogs_through_a_fleet_survive_a_killed_server(tmp_path, caplog):
