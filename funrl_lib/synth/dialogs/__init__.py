@@ -40,13 +40,15 @@ of candidate APIs, the number of calls and query-description dissimilarity, so t
 ``0.35 * (candidates - 1) / 5 + 0.35 * min(calls, 4) / 4 + 0.3 * (1 - overlap)`` with ``overlap`` the share of the
 content words of the called tools' descriptions (all candidates' when nothing is called) that occur in the user
 turns. :func:`model_loss` is ToolACE's own measure (Eq. 1): the mean token loss of the assistant turns under a
-model, stored in ``meta["loss"]``. **Bands**: easy < 0.4 <= medium < 0.6 <= hard. Each sample draws a target band
-(``complexity_mix``); the generator maps it to knobs (candidate count, call/turn count, request style), scores the
-dialog and retries up to :data:`MAX_ATTEMPTS` times, nudging the knobs towards the band; the closest attempt is
-kept and ``meta["band"]`` records the target (``meta["complexity"]`` says where it landed). Only the plans are
-scored (calls, user turns and candidates fix the score), so tools run once per sample. A dialog without calls
-scores at most 0.65; ``irrelevance`` reaches ``hard`` with 6 candidates and a request far from their descriptions.
-The weights and band edges are ours (ToolACE gives neither); they put each type's knob range across the bands.
+model, stored in ``meta["loss"]``; with a scoring model (``funrl dialogs --complexity-model``) the bands are steered
+by that loss instead (:mod:`.model_guided`). **Bands** (formula): easy < 0.4 <= medium < 0.6 <= hard. Each sample
+draws a target band (``complexity_mix``); the generator maps it to knobs (candidate count, call/turn count, request
+style), scores the dialog and retries up to :data:`MAX_ATTEMPTS` times, nudging the knobs towards the band; the
+closest attempt is kept and ``meta["band"]`` records the target (``meta["complexity"]`` says where it landed). Only
+the plans are scored (calls, user turns and candidates fix the score), so tools run once per sample. A dialog
+without calls scores at most 0.65; ``irrelevance`` reaches ``hard`` with 6 candidates and a request far from their
+descriptions. The weights and band edges are ours (ToolACE gives neither); they put each type's knob range across
+the bands.
 
 **Meta** of each sample: ``complexity``, ``band``, ``api_ids`` (the candidates, in ``tools`` order), ``domain``,
 ``source`` (``"programmatic"`` or the backend's name), ``seed``, ``style`` (of the user agent), ``attempts``, and
@@ -80,6 +82,7 @@ The package, one module per part of the method:
 :mod:`.single_request` ``single``, ``multiple``, ``irrelevance``, ``clarify``
 :mod:`.multi_call`     ``parallel``, ``parallel_multiple``, ``dependent``, ``multi_turn``
 :mod:`.builder`        one sample: plan, score, steer, realise
+:mod:`.model_guided`   steering by a model's loss (Eq. 1) instead of the formula: calibrated band edges, resampling
 :mod:`.structure`      each type's defining structure (:func:`structure_problem`)
 :mod:`.llm_prompts`    the LLM agents' prompts, and how their replies are read
 :mod:`.llm_agents`     the LLM agents over the programmatic plan, with the consistency vote
@@ -97,6 +100,7 @@ from .complexity import (BAND_RANGES, BANDS, DEFAULT_COMPLEXITY_MIX, MAX_ATTEMPT
                          complexity_parts, model_loss)
 from .llm_prompts import DIALOG_PROMPTS
 from .mix import DEFAULT_MIX, allocate, parse_mix
+from .model_guided import ModelGuide
 from .run import agenerate_dialogs, generate_dialogs, iter_dialogs
 from .stats import DialogStats, dialog_stats, format_stats
 from .structure import structure_problem
@@ -111,7 +115,7 @@ from .text import STYLES, _render  # noqa: F401
 
 __all__ = [
     "BANDS", "BAND_RANGES", "DEFAULT_COMPLEXITY_MIX", "DEFAULT_MIX", "DIALOG_PROMPTS", "MAX_ATTEMPTS",
-    "DialogStats", "add_dialogs_parser", "agenerate_dialogs", "allocate", "band_of", "complexity",
+    "DialogStats", "ModelGuide", "add_dialogs_parser", "agenerate_dialogs", "allocate", "band_of", "complexity",
     "complexity_parts", "dialog_stats", "format_stats", "generate_dialogs", "iter_dialogs", "load_pool_lenient",
     "model_loss", "parse_mix", "run_dialogs", "structure_problem",
 ]

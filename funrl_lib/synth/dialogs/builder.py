@@ -83,6 +83,22 @@ class _Builder:
         raise RuntimeError(f"{_sample_id(index)}: could not build a {typ!r} dialog from this pool after {tries} "
                            f"draws")
 
+    def candidate(self, index: int, typ: str, band: str, level: float, *salt: object) -> Sample | None:
+        """One realised dialog at knob ``level`` (no formula steering) for the model-guided path
+        (:mod:`.model_guided`): its own randomness ``(seed, index, *salt)``, so every resample is a fresh draw; a plan
+        that cannot be drawn or realised is drawn again, up to a budget (``None`` when none could be)."""
+        for t in range(_TRY_BUDGET // MAX_ATTEMPTS):
+            got = self._attempt(index, typ, band, level, _rng(self.seed, "dialog", index, *salt, t))
+            if got is None:
+                continue
+            sample, draft, cands = got
+            messages = self._realise(draft, cands, _rng(self.seed, "dialog", index, *salt, t, "realise"))
+            if messages is not None:
+                sample.messages = messages
+                sample.meta["attempts"] = t + 1
+                return sample
+        return None
+
     def _attempt(self, index: int, typ: str, band: str, level: float,
                  rng: random.Random) -> tuple[Sample, _Draft, list[int]] | None:
         ix = self.ix

@@ -19,6 +19,7 @@ from ..sample import Sample
 from .complexity import BANDS, DEFAULT_COMPLEXITY_MIX, MIN_CANDIDATES
 from .llm_agents import _backends
 from .mix import DEFAULT_MIX, parse_mix
+from .model_guided import DEFAULT_CALIBRATION, DEFAULT_LOSS_BATCH, DEFAULT_RESAMPLES, ModelGuide
 from .resume import _DIALOGS, _is_dialog_record
 from .run import generate_dialogs, iter_dialogs
 from .stats import DialogStats, format_stats
@@ -84,6 +85,21 @@ def add_dialogs_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--fleet", default=None, metavar="FILE",
                    help="openai backend: a fleet file (YAML/JSON: endpoints, model...; else $FUNRL_OPENAI_FLEET)")
     p.add_argument("--votes", type=int, default=3, help="LLM backends: assistant generations that must agree")
+    p.add_argument("--complexity-model", default=None, metavar="PATH",
+                   help="steer the complexity bands by this model's loss on the assistant turns (ToolACE Eq. 1): a "
+                        "local causal LM (folder, adapter, GGUF or hub id), e.g. the model being trained. Per "
+                        "dialog type, --calibration dialogs set the band edges (loss terciles); each dialog is "
+                        "scored and redrawn up to --max-resamples times until its loss is in its target band. "
+                        "Losses go to each dialog's meta and --stats. Default: the programmatic formula, no model")
+    p.add_argument("--calibration", type=int, default=DEFAULT_CALIBRATION, metavar="N",
+                   help=f"--complexity-model: calibration dialogs per type (default {DEFAULT_CALIBRATION})")
+    p.add_argument("--max-resamples", type=int, default=DEFAULT_RESAMPLES, metavar="K",
+                   help=f"--complexity-model: fresh candidates per dialog at most (default {DEFAULT_RESAMPLES})")
+    p.add_argument("--loss-batch", type=int, default=DEFAULT_LOSS_BATCH, metavar="B",
+                   help=f"--complexity-model: dialogs per forward pass (default {DEFAULT_LOSS_BATCH})")
+    p.add_argument("--complexity-dtype", default="auto",
+                   help="--complexity-model: weights' dtype (auto: the model's own; bfloat16 is faster on CPUs "
+                        "with AVX512-BF16)")
     p.add_argument("--out", required=True, help="dialogs JSONL; re-running the same command resumes it")
     p.add_argument("--stats", default=None, help="also write the statistics here (JSON)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -97,6 +113,19 @@ def _backend_from_args(args: argparse.Namespace) -> Any:
         getattr(args, "backend", None), model=getattr(args, "model", None), base_url=getattr(args, "base_url", None),
         endpoints=getattr(args, "endpoint", None), fleet=getattr(args, "fleet", None),
         concurrency=getattr(args, "concurrency", None))
+
+
+def _guide_from_args(args: argparse.Namespace, backend: Any) -> ModelGuide | None:
+    """The :class:`ModelGuide` of ``--complexity-model`` (``None`` without one)."""
+    path = getattr(args, "complexity_model", None)
+    if not path:
+        return None
+    if backend is not None:
+        raise ValueError("--complexity-model steers the programmatic agents only; leave out --backend")
+    return ModelGuide.load(path, dtype=getattr(args, "complexity_dtype", "auto"),
+                           calibration=getattr(args, "calibration", DEFAULT_CALIBRATION),
+                           max_resamples=getattr(args, "max_resamples", DEFAULT_RESAMPLES),
+                           batch_size=getattr(args, "loss_batch", DEFAULT_LOSS_BATCH), log=sys.stderr)
 
 
 def run_dialogs(args: argparse.Namespace) -> int:
@@ -124,11 +153,12 @@ def run_dialogs(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         backend = _backend_from_args(args)
+        guide = _guide_from_args(args, backend)
         progress = not getattr(args, "no_progress", False)
         acc = DialogStats()
         if backend is None:  # programmatic: one sample at a time, written, counted and let go
             samples: Iterable[Sample] = iter_dialogs(pool, args.n, args.seed, mix=mix, complexity_mix=cmix,
-                                                     out=args.out, progress=progress)
+                                                     out=args.out, progress=progress, guide=guide)
         else:
             samples = generate_dialogs(pool, args.n, args.seed, mix=mix, complexity_mix=cmix, backend=backend,
                                        out=args.out, progress=progress, concurrency=getattr(args, "concurrency", 32),
@@ -146,6 +176,8 @@ def run_dialogs(args: argparse.Namespace) -> int:
     rate = acc.n / dt if dt > 0 else float("inf")
     print(f"dialogs: {acc.n} in {args.out} from {n_pool} APIs in {dt:.2f} s ({rate:,.0f}/s)")
     print(format_stats(stats))
+    if guide is not None:
+        print(guide.summary())
     report_quarantine(args.out)
     if getattr(args, "stats", None):
         write_json(args.stats, stats)

@@ -6,11 +6,12 @@ of candidate APIs, the number of calls and query-description dissimilarity, so t
 ``0.35 * (candidates - 1) / 5 + 0.35 * min(calls, 4) / 4 + 0.3 * (1 - overlap)`` with ``overlap`` the share of the
 content words of the called tools' descriptions (all candidates' when nothing is called) that occur in the user
 turns. :func:`model_loss` is ToolACE's own measure (Eq. 1): the mean token loss of the assistant turns under a
-model, stored in ``meta["loss"]``. **Bands**: easy < 0.4 <= medium < 0.6 <= hard. The generator maps a target band
-to a knob level (:func:`_start_level`: candidate count, call/turn count, request style) and, after each scored
-attempt that misses, moves the level one band's worth towards it (:func:`_steer`), up to :data:`MAX_ATTEMPTS`
-attempts. The weights and band edges are ours (ToolACE gives neither); they put each type's knob range across the
-bands.
+model, stored in ``meta["loss"]``; with a scoring model (``funrl dialogs --complexity-model``) the bands are steered
+by that loss instead (:mod:`.model_guided`). **Bands** (formula): easy < 0.4 <= medium < 0.6 <= hard. The
+generator maps a target band to a knob level (:func:`_start_level`: candidate count, call/turn count, request style)
+and, after each scored attempt that misses, moves the level one band's worth towards it (:func:`_steer`), up to
+:data:`MAX_ATTEMPTS` attempts. The weights and band edges are ours (ToolACE gives neither); they put each type's
+knob range across the bands.
 """
 
 from __future__ import annotations
@@ -139,42 +140,91 @@ def _loss_segments(sample: Sample) -> list[tuple[str, bool]]:
     return segs
 
 
+def _encode(sample: Sample, tokenizer: Any, limit: int | None) -> tuple[list[int], list[bool]]:
+    """Token ids of the dialog (:func:`_loss_segments`) and which of them are scored; a dialog longer than ``limit``
+    keeps its last tokens."""
+    ids: list[int] = []
+    mask: list[bool] = []
+    for text, scored in _loss_segments(sample):
+        t = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids.extend(t)
+        mask.extend([scored] * len(t))
+    if limit and len(ids) > limit:
+        ids, mask = ids[-limit:], mask[-limit:]
+    return ids, mask
+
+
+def _body_and_head(model: Any) -> tuple[Any, Any] | None:
+    """The transformer body (final norm included) and the output projection of a causal LM whose logits are the
+    plain projection of the last hidden state (Qwen, Llama, Mistral...), so only the scored positions need logits;
+    ``None`` for a model that post-processes its logits (soft-capping, a logit scale): the full forward is used."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    body = getattr(model, "base_model", None)
+    cfg = getattr(model, "config", None)
+    if head is None or body is None or body is model or any(
+            getattr(cfg, k, None) not in (None, 1, 1.0) for k in ("final_logit_softcapping", "logit_scale",
+                                                                  "logits_scaling", "output_multiplier_scale")):
+        return None
+    return body, head
+
+
 def model_loss(samples: Sequence[Sample], model: Any, tokenizer: Any, *, max_tokens: int | None = None,
-               store: bool = True) -> list[float]:
+               store: bool = True, batch_size: int = 8, logit_chunk: int = 512) -> list[float]:
     """ToolACE's complexity measure (Eq. 1): ``-(1/n_y) sum_i log p(t_i | x, t_<i)``, the mean token loss of the
     assistant turns ``y`` given the dialog before each, under ``model`` (a ``transformers`` causal LM). The dialog is
     laid out in ChatML (Qwen's template) with the FunRL system prompt; a dialog longer than ``max_tokens`` (default:
     the model's ``max_position_embeddings``) keeps its last tokens. Stores ``meta["loss"]`` (6 places) when
-    ``store``; returns the losses. torch is imported here only, so the rest of the module needs no torch."""
+    ``store``; returns the losses (NaN for a dialog with no assistant token), in ``samples`` order.
+
+    Batched: ``batch_size`` dialogs per forward, shortest first (less padding), right-padded with no attention mask
+    (causal attention never lets a real token see the padding after it, and positions count from 0 as unpadded);
+    logits are computed ``logit_chunk`` scored positions at a time (a 150k vocabulary times every position of a
+    batch would not fit). torch is imported here only, so the rest of the module needs no torch."""
     import torch
 
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
     limit = max_tokens or getattr(getattr(model, "config", None), "max_position_embeddings", None)
     device = next(model.parameters()).device
+    encoded = [_encode(s, tokenizer, limit) for s in samples]
+    order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i][0]), i))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    split = _body_and_head(model)
+    out = [float("nan")] * len(encoded)
     was_training = model.training
     model.eval()
-    out = []
     try:
         with torch.no_grad():
-            for s in samples:
-                ids: list[int] = []
-                mask: list[bool] = []
-                for text, scored in _loss_segments(s):
-                    t = tokenizer(text, add_special_tokens=False)["input_ids"]
-                    ids.extend(t)
-                    mask.extend([scored] * len(t))
-                if limit and len(ids) > limit:
-                    ids, mask = ids[-limit:], mask[-limit:]
-                x = torch.tensor([ids], device=device)
-                logits = model(input_ids=x).logits[0, :-1].float()
-                target = x[0, 1:]
-                m = torch.tensor(mask[1:], device=device)
-                if not bool(m.any()):
-                    loss = float("nan")
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                width = max(len(encoded[i][0]) for i in rows)
+                ids = torch.full((len(rows), width), pad, dtype=torch.long)
+                scored = torch.zeros((len(rows), width), dtype=torch.bool)
+                for r, i in enumerate(rows):
+                    t, m = encoded[i]
+                    ids[r, :len(t)] = torch.tensor(t, dtype=torch.long)
+                    scored[r, :len(m)] = torch.tensor(m, dtype=torch.bool)
+                ids = ids.to(device)
+                sel = scored[:, 1:].to(device)  # position p predicts token p + 1
+                if split is None:
+                    states, project = model(input_ids=ids).logits[:, :-1][sel], (lambda h: h)
                 else:
-                    loss = float(torch.nn.functional.cross_entropy(logits[m], target[m]))
-                out.append(loss)
-                if store and math.isfinite(loss):
-                    s.meta["loss"] = round(loss, 6)
+                    states, project = split[0](input_ids=ids).last_hidden_state[:, :-1][sel], split[1]
+                target = ids[:, 1:][sel]
+                row = torch.arange(len(rows), device=device).unsqueeze(1).expand_as(sel)[sel]
+                total = torch.zeros(len(rows), dtype=torch.float64, device=device)
+                for c in range(0, len(target), logit_chunk):
+                    nll = torch.nn.functional.cross_entropy(project(states[c:c + logit_chunk]).float(),
+                                                            target[c:c + logit_chunk], reduction="none")
+                    total.index_add_(0, row[c:c + logit_chunk], nll.double())
+                count = torch.bincount(row, minlength=len(rows))
+                for r, i in enumerate(rows):
+                    if int(count[r]):
+                        out[i] = float(total[r] / count[r])
     finally:
         model.train(was_training)
+    if store:
+        for s, loss in zip(samples, out):
+            if math.isfinite(loss):
+                s.meta["loss"] = round(loss, 6)
     return out
