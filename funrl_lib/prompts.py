@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any, Sequence
 
+from .tools import ToolDef
+
 __all__ = ["FUNRL_SYSTEM", "TOOLACE_SYSTEM", "funrl_system_prompt", "prefill_generation_prompt", "tools_json",
            "toolace_system_prompt"]
 
@@ -47,8 +49,10 @@ FUNRL_SYSTEM = (
 
 
 def tools_json(tools: Sequence[Any]) -> str:
-    """The function list as the prompts show it: a JSON array, key order kept, non-ASCII kept."""
-    return json.dumps([t.to_dict() if hasattr(t, "to_dict") else t for t in tools], ensure_ascii=False)
+    """The function list as the prompts show it: a JSON array, key order kept, non-ASCII kept; a tool read with
+    :meth:`ToolDef.read <funrl_lib.tools.ToolDef.read>` (a sample's) as it was read."""
+    return json.dumps([t.source if isinstance(t, ToolDef) else t.to_dict() if hasattr(t, "to_dict") else t
+                       for t in tools], ensure_ascii=False)
 
 
 def toolace_system_prompt(tools: Sequence[Any]) -> str:

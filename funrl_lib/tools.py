@@ -13,6 +13,11 @@ the way back would not recover (``int``, ``tuple`` and ``any`` have no JSON Sche
 JSON Schema tool has no BFCL twin) travels in an ``x-bfcl-type`` / ``x-json-type`` keyword that the way back
 consumes. Keys of the OpenAI wrapper other than ``type`` and ``function`` travel in ``x-openai-wrapper``.
 
+:meth:`ToolDef.read` also keeps the value it was given (:attr:`ToolDef.source`, for writing a definition back byte for
+byte) and never refuses one: a definition too broken to read comes back as an :class:`UnreadableTool`, so a list of
+definitions (a sample's) always loads and a checker can say what is wrong with each; :class:`ToolTable` reads each
+distinct definition of an input once.
+
 :func:`validate_tool` reports problems with a path and what was expected (missing name, unknown type, ``required``
 naming an absent property, enum values or defaults of the wrong type, ...). Reading never rejects a tool unless asked
 (``strict=True``): BFCL's own data has such defects (``parallel_29`` requires keys of a dict parameter that declares
@@ -24,9 +29,10 @@ from __future__ import annotations
 
 import copy
 import json
+import marshal
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 __all__ = [
     "KINDS",
@@ -34,6 +40,8 @@ __all__ = [
     "SchemaIssue",
     "ToolDef",
     "ToolSchemaError",
+    "ToolTable",
+    "UnreadableTool",
     "kind_of_spelling",
     "load_tools",
     "validate_tool",
@@ -63,6 +71,7 @@ _MARK = {"bfcl": "x-bfcl-type", "json": "x-json-type"}
 WRAPPER_MARK = "x-openai-wrapper"
 KNOWN_SPELLINGS = "string, integer/int, float/number, boolean, array, tuple, dict/object, any, null"
 _NO_TYPE = object()  # "the type keyword is absent"
+_NO_SOURCE = object()  # a ToolDef not made by ToolDef.read: its source is its to_dict()
 
 
 _ATOMIC = frozenset((str, int, float, bool, type(None)))
@@ -265,7 +274,7 @@ class ToolDef:
     OpenAI).
     """
 
-    __slots__ = ("_fn", "_wrapper", "dialect", "_view")
+    __slots__ = ("_fn", "_wrapper", "dialect", "_view", "_source", "_derived")
 
     def __init__(self, name: str, description: str | None = None, parameters: Schema | None = None, *,
                  extra: dict[str, Any] | None = None, dialect: str = "bfcl"):
@@ -281,6 +290,8 @@ class ToolDef:
         self._wrapper: dict[str, Any] | None = {"type": "function", "function": None} if dialect == "json" else None
         self.dialect = dialect
         self._view: tuple | None = None
+        self._source: Any = _NO_SOURCE
+        self._derived: dict[str, Any] | None = None
 
     # -- reading --------------------------------------------------------------------------------------------
     @classmethod
@@ -315,6 +326,8 @@ class ToolDef:
         tool = cls.__new__(cls)
         tool._fn = fn
         tool._view = None
+        tool._source = _NO_SOURCE
+        tool._derived = None
         if wrapped:
             tool._wrapper = {k: (None if k == "function" else copy.deepcopy(v)) for k, v in raw.items()}
             tool.dialect = "bfcl" if root == "dict" else "json"
@@ -323,10 +336,41 @@ class ToolDef:
             tool.dialect = "json" if root == "object" else "bfcl"
         return tool
 
+    @classmethod
+    def read(cls, raw: Any) -> "ToolDef":
+        """Read a definition once, keeping ``raw`` itself as :attr:`source` (not copied: the caller hands it over and
+        changes it no more). Never raises: a definition :meth:`from_dict` refuses comes back as an
+        :class:`UnreadableTool` holding ``raw`` and the error."""
+        try:
+            tool = cls.from_dict(raw)
+        except ToolSchemaError as e:
+            return UnreadableTool(raw, e)
+        tool._source = raw
+        return tool
+
     # -- accessors ------------------------------------------------------------------------------------------
     @property
     def name(self) -> str:
         return self._fn["name"]
+
+    @property
+    def source(self) -> Any:
+        """The definition as given to :meth:`read` (the very value: a dict, or whatever was there), for writing it
+        back byte for byte; for a tool made otherwise, :meth:`to_dict`. Read-only, as the tool is."""
+        return self.to_dict() if self._source is _NO_SOURCE else self._source
+
+    def derived(self, key: str, compute: Callable[["ToolDef"], Any]) -> Any:
+        """``compute(self)``, worked out on the first call for ``key`` and kept with the tool: what a consumer derives
+        from a definition (its validation issues, a lexical scan) is computed once however many samples share the
+        tool. Tools are not mutated after reading, so what is kept stays true."""
+        derived = self._derived
+        if derived is None:
+            derived = self._derived = {}
+        try:
+            return derived[key]
+        except KeyError:
+            value = derived[key] = compute(self)
+            return value
 
     @property
     def description(self) -> str | None:
@@ -395,6 +439,71 @@ class ToolDef:
 
     def __repr__(self) -> str:
         return f"ToolDef({self.name!r}, parameters={list(self.parameters.properties)})"
+
+
+class UnreadableTool(ToolDef):
+    """A definition :meth:`ToolDef.from_dict` refuses (not an object, no name, a JSON string that does not parse),
+    kept by :meth:`ToolDef.read` so that what holds it (a sample) still loads and writes back unchanged, and a checker
+    can report it: ``source`` is the value as given, ``error`` the :class:`ToolSchemaError`, ``name`` is ``None``;
+    everything that needs the parsed tool (``parameters``, ``to_bfcl``, ...) raises ``error``."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, raw: Any, error: ToolSchemaError):
+        self._source, self.error = raw, error
+        self._wrapper, self.dialect, self._view, self._derived = None, "bfcl", None, None
+
+    @property
+    def _fn(self) -> dict[str, Any]:  # type: ignore[override]
+        raise self.error
+
+    @property
+    def name(self) -> None:  # type: ignore[override]
+        return None
+
+    @property
+    def description(self) -> Any:
+        """The ``description`` of the (function) object, whatever it holds; None when there is none."""
+        raw = self._source
+        fn = raw.get("function") if isinstance(raw, dict) and isinstance(raw.get("function"), dict) else raw
+        return fn.get("description") if isinstance(fn, dict) else None
+
+    def to_dict(self) -> Any:
+        return copy.deepcopy(self._source)
+
+    def __reduce__(self) -> tuple:  # copy, deepcopy and pickle: read the source again (the property hides no slot)
+        return ToolDef.read, (self._source,)
+
+    def __repr__(self) -> str:
+        return f"UnreadableTool({self.error})"
+
+
+class ToolTable:
+    """The tools of one input, each distinct definition read once (:meth:`ToolDef.read`): a file's samples share a few
+    thousand definitions (a pool's APIs), and a reader given a table hands every sample the same :class:`ToolDef` for
+    the same definition, so what is derived from it (:meth:`ToolDef.derived`) is worked out once. A definition is
+    found again by its marshal bytes (format 2, which has no back-references, so equal bytes are equal content of
+    equal types, key order included); one that is not plain data is read on its own. Holds at most ``limit``
+    definitions (then starts afresh)."""
+
+    def __init__(self, limit: int = 100_000):
+        self.limit = limit
+        self._tools: dict[bytes, ToolDef] = {}
+
+    def read(self, raw: Any) -> ToolDef:
+        try:
+            key = marshal.dumps(raw, 2)
+        except ValueError:  # not plain data (or nested too deeply)
+            return ToolDef.read(raw)
+        tool = self._tools.get(key)
+        if tool is None:
+            if len(self._tools) >= self.limit:
+                self._tools.clear()
+            tool = self._tools[key] = ToolDef.read(raw)
+        return tool
+
+    def read_all(self, raws: list[Any]) -> list[ToolDef]:
+        return [self.read(t) for t in raws]
 
 
 def _json_or_value(raw: Any, where: str) -> Any:

@@ -61,14 +61,14 @@ def test_date_to_string_reproduces_the_released_damage_or_declines(world):
         bad = date_to_string(d, random.Random(0))
         called = {c.name for c in d.calls()}
         if bad is None:  # nothing named "date" in what the dialog calls
-            assert "date" not in str([t for t in d.tools if t["name"] in called]) + str(d.calls())
+            assert "date" not in str([t for t in d.tool_sources() if t["name"] in called]) + str(d.calls())
             outcomes["declined"] += 1
             continue
         outcomes["damaged"] += 1
         assert bad.to_dict() != d.to_dict()
-        damaged_tools = [t for t in bad.tools if t["name"] in {c.name for c in bad.calls()}]
+        damaged_tools = [t for t in bad.tool_sources() if t["name"] in {c.name for c in bad.calls()}]
         assert "date" not in str(damaged_tools) + str(bad.calls())  # every "date" went, as in the released data
-        if "date" in str([t for t in d.tools if t["name"] in called]):
+        if "date" in str([t for t in d.tool_sources() if t["name"] in called]):
             assert "string" in str(damaged_tools)
     assert outcomes["damaged"] and outcomes["declined"]
 

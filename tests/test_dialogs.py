@@ -160,7 +160,7 @@ def test_candidates_are_three_to_six_with_same_subdomain_distractors(samples, by
         assert 3 <= len(s.tools) <= 6
         names = s.tool_names()
         assert len(set(names)) == len(names)
-        assert [t["name"] for t in s.tools] == [by_id[a].tool.name for a in s.meta["api_ids"]]
+        assert [t.name for t in s.tools] == [by_id[a].tool.name for a in s.meta["api_ids"]]
         called = {c.name for c in s.calls()}
         assert called <= set(names)
         if s.type == "irrelevance":

@@ -90,6 +90,37 @@ def test_funrl_and_openai_round_trips():
     assert back.tool_defs()[0].to_dict()["parameters"]["properties"]["days"]["type"] in ("integer", "int")
 
 
+def test_tools_are_read_once_per_file_and_written_back_as_they_were(tmp_path):
+    from funrl_lib.synth.io import dumps_line
+    from funrl_lib.synth.verify import VerifyContext, verify_sample
+    from funrl_lib.tools import ToolDef, ToolSchemaError, UnreadableTool
+
+    wrapped = {"type": "function", "function": {"name": "f", "description": "F.",
+                                                "parameters": {"type": "object", "properties": {}}}}
+    nameless = {"description": "a definition without a name", "parameters": {"type": "dict", "properties": {}}}
+    first = weather_sample("a").to_dict()
+    second = weather_sample("b").to_dict()
+    second["tools"] = [nameless, WEATHER, wrapped, "not a tool", 3.5]
+    lines = [dumps_line(first), dumps_line(second)]
+    p = tmp_path / "dialogs.jsonl"
+    p.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    (_, a, _), (_, b, _) = read_samples(str(p))
+    assert all(isinstance(t, ToolDef) for t in a.tools + b.tools)
+    assert a.tools[0] is b.tools[1]  # one definition of the file, read once
+    assert [type(t) for t in b.tools] == [UnreadableTool, ToolDef, ToolDef, UnreadableTool, UnreadableTool]
+    assert b.tool_names() == [None, "get_weather", "f", None, None]
+    assert [dumps_line(a.to_dict()), dumps_line(b.to_dict())] == lines  # the same bytes
+    with pytest.raises(ToolSchemaError, match=r"tools\[0\]: name: missing"):
+        b.tool_defs()
+    with pytest.raises(ToolSchemaError, match="name: missing"):
+        b.to_openai()
+    failed = verify_sample(b, VerifyContext()).failed["tool_schema"]
+    assert failed[:2] == ["tools[0]: name: missing (every tool needs a name)",
+                          "tools[3]: <tool>: expected an object, got string"]
+    built = Sample("c", [dict(WEATHER)], [Message("user", "hi")])  # dicts given to a sample are read there
+    assert isinstance(built.tools[0], ToolDef) and built.tools[0].name == "get_weather"
+
+
 def test_decision_turns_cover_calls_and_refusals_not_summaries():
     s = weather_sample()
     assert s.decision_turns() == [1]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from funrl_lib.bfcl.data import SUPPORTED_CATEGORIES, load_category
-from funrl_lib.tools import Schema, ToolDef, ToolSchemaError, load_tools, validate_tool
+from funrl_lib.tools import Schema, ToolDef, ToolSchemaError, UnreadableTool, load_tools, validate_tool
 
 TOOLACE = {
     "name": "Market Trends API",
@@ -259,3 +259,32 @@ def test_reading_arbitrary_json_raises_only_tool_schema_error(raw):
     except ToolSchemaError:
         return
     tool.to_bfcl(), tool.to_openai(), tool.checker_view()
+
+
+def test_read_keeps_the_value_it_was_given_and_never_refuses_one():
+    raw = copy.deepcopy(TOOLACE)
+    tool = ToolDef.read(raw)
+    assert tool.source is raw and tool.name == TOOLACE["name"] and tool.to_dict() == raw
+    assert ToolDef.from_dict(raw).source == raw  # a tool made otherwise: its to_dict()
+    as_text = json.dumps(OPENAI)
+    assert ToolDef.read(as_text).source == as_text and ToolDef.read(as_text).name == OPENAI["function"]["name"]
+    for broken, problem in [({"description": "no name"}, "name: missing"), (["a", "list"], "expected an object"),
+                            ("{not json", "not valid JSON"), (None, "expected an object")]:
+        bad = ToolDef.read(broken)
+        assert isinstance(bad, UnreadableTool) and bad.source is broken and bad.name is None
+        assert problem in str(bad.error)
+        with pytest.raises(ToolSchemaError, match=problem):
+            bad.to_bfcl()
+        with pytest.raises(ToolSchemaError):
+            bad.parameters
+        again = copy.deepcopy(bad)
+        assert isinstance(again, UnreadableTool) and again.source == broken and str(again.error) == str(bad.error)
+    assert ToolDef.read({"type": "function", "function": {"description": "d"}}).description == "d"
+
+
+def test_derived_values_are_computed_once_per_tool():
+    tool, calls = ToolDef.read(copy.deepcopy(TOOLACE)), []
+    compute = lambda t: calls.append(t.name) or len(calls)  # noqa: E731
+    assert tool.derived("k", compute) == 1 and tool.derived("k", compute) == 1 and calls == [TOOLACE["name"]]
+    assert tool.derived("other", compute) == 2
+    assert ToolDef.read(copy.deepcopy(TOOLACE)).derived("k", compute) == 3  # kept with the tool, not shared

@@ -44,6 +44,17 @@ def edited(i, turn, value):
     return sample_from(rec, index=i)
 
 
+def tool_dicts(s):
+    """A copy of the tool definitions of ``s`` as read, to edit and give back with :func:`set_tools`."""
+    return copy.deepcopy(s.tool_sources())
+
+
+def set_tools(s, dicts):
+    """``s`` with its tools read again from ``dicts`` (a ToolDef is not changed once read)."""
+    s.tools = [ToolDef.read(d) for d in dicts]
+    return s
+
+
 def tool_output(i, turn):
     return json.loads(RECORDS[i]["conversations"][turn]["value"])
 
@@ -83,7 +94,7 @@ def test_clean_fixture_passes_every_rule_of_both_layers():
 
 
 def test_fixture_covers_what_it_claims():
-    names = [t["name"] for r in RECORDS for t in sample_from(r).tools]
+    names = [t.name for r in RECORDS for t in sample_from(r).tools]
     assert "Market Trends API" in names  # names with spaces
     assert len(sample(WEATHER).messages[1].calls) == 2  # parallel
     assert not sample(NON_TOOL).call_turns()  # a non-tool answer
@@ -97,16 +108,18 @@ def test_fixture_covers_what_it_claims():
 
 def test_tool_schema_catches_broken_definitions():
     s = sample(MARKET)
-    s.tools[0]["parameters"]["properties"]["trend_type"]["type"] = "strnig"
-    del s.tools[1]["description"]
-    s.tools[2]["name"] = s.tools[0]["name"]
-    reasons = check(s, "tool_schema")
+    t = tool_dicts(s)
+    t[0]["parameters"]["properties"]["trend_type"]["type"] = "strnig"
+    del t[1]["description"]
+    t[2]["name"] = t[0]["name"]
+    reasons = check(set_tools(s, t), "tool_schema")
     assert any("tools[0] 'Market Trends API'" in r and "unknown type 'strnig'" in r for r in reasons)
     assert any("tools[1] 'Get Stock Quote': description: missing" in r for r in reasons)
     assert any("duplicate name" in r for r in reasons)
     s = sample(MARKET)
-    s.tools[0]["parameters"]["required"] = ["trend", "trend_type"]
-    assert "'trend' is not a property" in check(s, "tool_schema")[0]
+    t = tool_dicts(s)
+    t[0]["parameters"]["required"] = ["trend", "trend_type"]
+    assert "'trend' is not a property" in check(set_tools(s, t), "tool_schema")[0]
 
 
 def test_dialog_fields_catches_missing_fields():
@@ -260,15 +273,18 @@ def test_invalid_chars_catches_control_and_invisible_characters_anywhere():
     out[0]["results"]["trends"][0]["name"] = "NVIDIA\u200b Corp"
     assert check(edited(MARKET, 2, out), "invalid_chars") == ["turn 2 (tool): U+200B zero-width space at offset 6"]
     s = sample(MARKET)
-    s.tools[0]["description"] += "\ufffd"
+    t = tool_dicts(s)
+    t[0]["description"] += "\ufffd"
+    set_tools(s, t)
     s.messages[0].content += "\ud800"
     reasons = check(s, "invalid_chars")
     assert any(r.startswith("tools[0] 'Market Trends API': U+FFFD") for r in reasons)
     assert any("lone surrogate U+D800" in r for r in reasons)
     s = sample(WEATHER)
-    s.tools[0]["parameters"]["properties"]["days"]["description"] = "Number\x08 of days."
-    s.tools[1]["description"] = "Air quality\x1b[0m index."
-    assert check(s, "invalid_chars") == [
+    t = tool_dicts(s)
+    t[0]["parameters"]["properties"]["days"]["description"] = "Number\x08 of days."
+    t[1]["description"] = "Air quality\x1b[0m index."
+    assert check(set_tools(s, t), "invalid_chars") == [
         "tools[0] 'Weather Forecast API': control character U+0008 at offset 6",
         "tools[1] 'Air Quality Index': control character U+001B at offset 11"]
     family = "\U0001F468\u200d\U0001F469\u200d\U0001F467"
@@ -308,17 +324,19 @@ def test_date_string_artifacts_catch_the_released_corruption_everywhere():
         [reason] = check(edited(MARKET, last, text), "date_string_artifacts")
         assert reason.startswith(f"turn 3 (assistant): '{word}") and "date->string corruption" in reason, text
     s = sample(MARKET)
-    s.tools[0]["description"] = "Deliver up-to-string market trends."
-    s.tools[1]["parameters"]["properties"]["symbol"]["description"] = "Ticker; see the upstrings feed."
-    assert check(s, "date_string_artifacts") == [
+    t = tool_dicts(s)
+    t[0]["description"] = "Deliver up-to-string market trends."
+    t[1]["parameters"]["properties"]["symbol"]["description"] = "Ticker; see the upstrings feed."
+    assert check(set_tools(s, t), "date_string_artifacts") == [
         "tools[0] 'Market Trends API': 'up-to-string' in \"Deliver up-to-string market trends.\" (date->string "
         "corruption)",
         "tools[1] 'Get Stock Quote': 'upstrings' in \"Ticker; see the upstrings feed.\" (date->string corruption)"]
     # a definition corrupted the same way: start_string in the schema (the call then agrees with it)
     s = sample(LOGS)
-    props = s.tools[0]["parameters"]["properties"]
-    s.tools[0]["parameters"]["properties"] = {("start_string" if k == "start_date" else k): v for k, v in props.items()}
-    reasons = check(s, "date_string_artifacts")
+    t = tool_dicts(s)
+    props = t[0]["parameters"]["properties"]
+    t[0]["parameters"]["properties"] = {("start_string" if k == "start_date" else k): v for k, v in props.items()}
+    reasons = check(set_tools(s, t), "date_string_artifacts")
     assert any(r.startswith("tools[0] 'Search Logs API': name 'start_string'") for r in reasons)
 
 
@@ -394,7 +412,7 @@ def test_system_format_catches_json_calls_and_calls_inside_prose():
 # -- execution against a programmatic implementation ---------------------------------------------------------------
 
 def market_api():
-    tool = ToolDef.from_dict(sample(MARKET).tools[0])
+    tool = ToolDef.from_dict(sample(MARKET).tools[0].source)
     returns = {"type": "dict", "properties": {"trends": {"type": "array", "items": {"type": "dict", "properties": {
         "name": {"type": "string"}, "symbol": {"type": "string"}, "change_percent": {"type": "float"}}}}}}
     return SimpleNamespace(id="api-1", tool=tool, returns=returns)
@@ -420,7 +438,8 @@ def test_execution_runs_calls_and_compares_recorded_outputs():
     assert check(bad, "execution", ctx) == [
         "turn 1 call 0 'Market Trends API': execution failed: parameter 'trend_type': 'LOSERS' has no data"]
     # a pool API that only shares the name is not this sample's tool: not used
-    other = SimpleNamespace(id="api-2", tool=ToolDef.from_dict({**sample(MARKET).tools[0], "description": "Other."}),
+    other = SimpleNamespace(id="api-2",
+                            tool=ToolDef.from_dict({**sample(MARKET).tools[0].source, "description": "Other."}),
                             returns={})
     assert check(bad, "execution", VerifyContext(pool=[other], execute=fake_execute)) == []
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable
 
 from ..calls import Call
 from ..io import leaf_values
+from ..tools import ToolDef
 from .sample import Message, Sample
 
 __all__ = ["CORRUPTIONS", "EXPECTED_RULES", "corrupt_samples", "pool_executor"]
@@ -28,7 +29,15 @@ Corruption = Callable[[Sample, random.Random], "Sample | None"]
 
 
 def _copy(sample: Sample) -> Sample:
-    return copy.deepcopy(sample)
+    """A deep copy sharing the tools (a ToolDef is not changed once read: a corruption replaces one instead)."""
+    return copy.deepcopy(sample, {id(t): t for t in sample.tools})
+
+
+def _replaced_tool(s: Sample, ti: int, change: Callable[[dict], None]) -> None:
+    """Tool ``ti`` of ``s`` replaced by a copy of its definition that ``change`` edited."""
+    d = copy.deepcopy(s.tools[ti].source)
+    change(d)
+    s.tools[ti] = ToolDef.read(d)
 
 
 def _call_sites(sample: Sample) -> list[tuple[int, int, Call]]:
@@ -36,7 +45,7 @@ def _call_sites(sample: Sample) -> list[tuple[int, int, Call]]:
 
 
 def _tool(sample: Sample, name: str) -> dict | None:
-    for t in sample.tools:
+    for t in sample.tool_sources():
         if isinstance(t, dict) and t.get("name") == name:
             return t
     return None
@@ -84,9 +93,9 @@ def date_to_string(sample, rng):
     made from them. Names stay consistent with each other, as in the released data, so only a lexical check sees it."""
     called = {c.name for _, _, c in _call_sites(sample)}
     s = _copy(sample)
-    for t in s.tools:
+    for ti, t in enumerate(s.tool_sources()):
         if isinstance(t, dict) and t.get("name") in called:
-            t.update(_replace_in(t, "date", "string", values=True))
+            _replaced_tool(s, ti, lambda d: d.update(_replace_in(d, "date", "string", values=True)))
     for m in s.messages:
         if m.calls:
             m.calls = [Call(c.name.replace("date", "string"),
@@ -244,12 +253,15 @@ def invalid_chars(sample, rng):
 
 
 def broken_schema(sample, rng):
-    options = [(ti, p) for ti, t in enumerate(sample.tools) if isinstance(t, dict) for p in _props(t)]
+    options = [(ti, p) for ti, t in enumerate(sample.tool_sources()) if isinstance(t, dict) for p in _props(t)]
     if not options:
         return None
     s = _copy(sample)
     ti, p = rng.choice(options)
-    s.tools[ti]["parameters"]["properties"][p]["type"] = "strnig"
+
+    def misspell(d: dict) -> None:
+        d["parameters"]["properties"][p]["type"] = "strnig"
+    _replaced_tool(s, ti, misspell)
     return s
 
 
@@ -263,10 +275,10 @@ def role_swap(sample, rng):
 
 def call_when_none_applies(sample, rng):
     """An irrelevance dialog whose refusal became a call to one of the (unsuitable) candidates."""
-    if sample.type != "irrelevance" or not sample.tools or not isinstance(sample.tools[0], dict):
+    if sample.type != "irrelevance" or not sample.tools or not isinstance(sample.tools[0].source, dict):
         return None
     s = _copy(sample)
-    tool = s.tools[0]
+    tool = s.tools[0].source
     args = {p: "x" for p in ((tool.get("parameters") or {}).get("required") or [])}
     for i, m in enumerate(s.messages):
         if m.role == "assistant":

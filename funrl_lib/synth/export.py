@@ -76,8 +76,9 @@ def to_bfcl(sample: Sample) -> list[dict[str, Any]]:
 
 def to_trl(sample: Sample, *, tool_role: str = "tool") -> list[dict[str, Any]]:
     tools = sample.tool_defs()
-    system = {"role": "system", "content": funrl_system_prompt(tools)}
-    tools_json = json.dumps([t.to_dict() for t in tools], ensure_ascii=False)
+    dicts = [t.to_dict() for t in tools]  # parsed, not as read: a tool given as a JSON string is written as its object
+    system = {"role": "system", "content": funrl_system_prompt(dicts)}
+    tools_json = json.dumps(dicts, ensure_ascii=False)
     rows = []
     for k, i in enumerate(sample.decision_turns()):
         m = sample.messages[i]

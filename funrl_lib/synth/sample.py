@@ -14,10 +14,15 @@ format)::
         {"role": "assistant", "content": "Booked: ..."}],
      "meta": {"complexity": 0.41, "api_ids": [...], "source": "programmatic"}}
 
-``tools`` stay as the dicts they were given (a broken definition must still load, so that verification can say what
-is wrong with it). Reading another format never raises for a problem inside one turn: an assistant turn that looks
-like a call list but does not decode keeps its text in ``raw`` and the reason in ``problem``, for the
-verification rules to report.
+``tools`` are :class:`~funrl_lib.tools.ToolDef` objects, each read once when the sample is loaded or built
+(:meth:`ToolDef.read <funrl_lib.tools.ToolDef.read>`): a tool keeps the value it was read from and is written back as
+that value, so a sample is written byte for byte as it was read, and a broken definition still loads (as an
+:class:`~funrl_lib.tools.UnreadableTool`), so that verification can say what is wrong with it. A file's reader hands
+every sample the same object for the same definition (:class:`~funrl_lib.tools.ToolTable`), so what verification
+derives from a definition is worked out once per file.
+
+Reading another format never raises for a problem inside one turn: an assistant turn that looks like a call list but
+does not decode keeps its text in ``raw`` and the reason in ``problem``, for the verification rules to report.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any, Iterator
 
 from ..calls import Call, DecodeError, RenderError, decode_calls, render_python
 from ..prompts import TOOLACE_TOOLS_MARKER, toolace_system_prompt
-from ..tools import ToolDef, ToolSchemaError
+from ..tools import ToolDef, ToolSchemaError, ToolTable, UnreadableTool
 from ..io import InputError, Quarantine, read_records
 
 __all__ = ["DIALOG_TYPES", "SAMPLE_FORMATS", "Message", "Sample", "detect_format", "read_samples", "sample_from"]
@@ -111,28 +116,43 @@ class Message:
                    d.get("problem"))
 
 
+def _read_tools(raws: list[Any], table: ToolTable | None) -> list[ToolDef]:
+    return table.read_all(raws) if table is not None else [ToolDef.read(t) for t in raws]
+
+
 @dataclass
 class Sample:
-    """A dialog with its candidate tools; see the module docstring for the line format."""
+    """A dialog with its candidate tools; see the module docstring for the line format. ``tools`` given as anything
+    but :class:`~funrl_lib.tools.ToolDef` (a definition's dict) are read on construction (:meth:`ToolDef.read
+    <funrl_lib.tools.ToolDef.read>`); replace a tool by another ToolDef rather than changing one."""
 
     id: Any
-    tools: list[Any]
+    tools: list[ToolDef]
     messages: list[Message]
     type: str | None = None
     system: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.tools, (list, tuple)) and not all(isinstance(t, ToolDef) for t in self.tools):
+            self.tools = [t if isinstance(t, ToolDef) else ToolDef.read(t) for t in self.tools]
+
     # -- views -----------------------------------------------------------------------------------------------
     def tool_defs(self) -> list[ToolDef]:
-        """The tools as :class:`ToolDef` (raises :class:`ToolSchemaError` naming the broken one)."""
-        out = []
+        """The tools, all readable (raises :class:`ToolSchemaError` naming the first broken one)."""
         for i, t in enumerate(self.tools):
-            out.append(t if isinstance(t, ToolDef) else ToolDef.from_dict(t, where=f"tools[{i}]"))
-        return out
+            if isinstance(t, UnreadableTool):
+                raise ToolSchemaError(t.error.issues, f"tools[{i}]")
+        return list(self.tools)
 
-    def tool_names(self) -> list[str]:
-        return [t.name if isinstance(t, ToolDef) else (t.get("name") if isinstance(t, dict) else None)
-                for t in self.tools]
+    def tool_names(self) -> list[str | None]:
+        """Each tool's name; ``None`` for an unreadable definition."""
+        return [t.name for t in self.tools]
+
+    def tool_sources(self) -> list[Any]:
+        """Each tool as it was read (:attr:`ToolDef.source <funrl_lib.tools.ToolDef.source>`): what the sample is
+        written with."""
+        return [t.source for t in self.tools]
 
     def call_turns(self) -> list[tuple[int, Message]]:
         return [(i, m) for i, m in enumerate(self.messages) if m.is_call]
@@ -157,11 +177,12 @@ class Sample:
     # -- funrl format --------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type,
-                "tools": [t.to_dict() if isinstance(t, ToolDef) else t for t in self.tools],
+                "tools": self.tool_sources(),
                 "system": self.system, "messages": [m.to_dict() for m in self.messages], "meta": self.meta}
 
     @classmethod
-    def from_dict(cls, d: Any, *, index: int | None = None, where: str = "sample") -> "Sample":
+    def from_dict(cls, d: Any, *, index: int | None = None, where: str = "sample",
+                  table: ToolTable | None = None) -> "Sample":
         if not isinstance(d, dict):
             raise ValueError(f"{where}: expected an object, got {type(d).__name__}")
         for key in ("tools", "messages"):
@@ -169,11 +190,12 @@ class Sample:
                 raise ValueError(f"{where}: field {key!r} is missing or not a list")
         sid = d.get("id", index)
         messages = [Message.from_dict(m, f"messages[{i}]") for i, m in enumerate(d["messages"])]
-        return cls(sid, list(d["tools"]), messages, d.get("type"), d.get("system"), dict(d.get("meta") or {}))
+        return cls(sid, _read_tools(d["tools"], table), messages, d.get("type"), d.get("system"),
+                   dict(d.get("meta") or {}))
 
     # -- ToolACE format --------------------------------------------------------------------------------------
     @classmethod
-    def from_toolace(cls, d: Any, *, index: int | None = None) -> "Sample":
+    def from_toolace(cls, d: Any, *, index: int | None = None, table: ToolTable | None = None) -> "Sample":
         """Read a released ToolACE record: ``{"system": "...<tool JSON list>...", "conversations": [{"from",
         "value"}]}``. Calls are Python syntax whose names may contain spaces (``[Market Trends API(...)]``); they
         are decoded with the tool names as known names."""
@@ -201,12 +223,12 @@ class Sample:
             else:
                 messages.append(Message("user", value))
         sid = d.get("id", index)
-        return cls(sid, tools, messages, d.get("type"), system, {"source_format": "toolace"})
+        return cls(sid, _read_tools(tools, table), messages, d.get("type"), system, {"source_format": "toolace"})
 
     def to_toolace(self) -> dict[str, Any]:
         """The released ToolACE layout. Assistant thinking is dropped (ToolACE's released turns carry none)."""
         system = self.system if self.meta.get("source_format") == "toolace" and self.system else \
-            toolace_system_prompt(self.tools)
+            toolace_system_prompt(self.tool_sources())
         conversations = []
         for m in self.messages:
             if m.role == "user":
@@ -225,7 +247,7 @@ class Sample:
 
     # -- OpenAI messages -------------------------------------------------------------------------------------
     @classmethod
-    def from_openai(cls, d: Any, *, index: int | None = None) -> "Sample":
+    def from_openai(cls, d: Any, *, index: int | None = None, table: ToolTable | None = None) -> "Sample":
         """Read ``{"messages": [...], "tools": [{"type": "function", "function": {...}}]}`` (OpenAI chat format
         with ``tool_calls`` and ``tool`` messages; consecutive tool messages form one tool turn)."""
         if not isinstance(d, dict) or not isinstance(d.get("messages"), list):
@@ -268,12 +290,16 @@ class Sample:
                     messages.append(Message("tool", results=[item]))
             else:
                 raise ValueError(f"messages[{i}].role: unknown role {role!r}")
-        return cls(d.get("id", index), tools, messages, d.get("type"), system, dict(d.get("meta") or {}))
+        return cls(d.get("id", index), _read_tools(tools, table), messages, d.get("type"), system,
+                   dict(d.get("meta") or {}))
 
     def to_openai(self) -> dict[str, Any]:
         """OpenAI chat messages with ``tool_calls`` (ids ``call_<turn>_<k>``) and one ``tool`` message per result;
         the tools in OpenAI's ``{"type": "function", "function": ...}`` wrapping."""
-        tools = [t if isinstance(t, ToolDef) else ToolDef.from_dict(t) for t in self.tools]
+        for t in self.tools:
+            if isinstance(t, UnreadableTool):
+                raise t.error
+        tools = self.tools
         messages: list[dict[str, Any]] = []
         if self.system and self.meta.get("source_format") != "toolace":
             messages.append({"role": "system", "content": self.system})
@@ -383,15 +409,17 @@ def detect_format(value: Any) -> str:
                      "OpenAI {messages, tools}")
 
 
-def sample_from(value: Any, fmt: str = "auto", *, index: int | None = None) -> Sample:
-    """One record in ``fmt`` (or detected) -> :class:`Sample`; raises ValueError naming the field."""
+def sample_from(value: Any, fmt: str = "auto", *, index: int | None = None,
+                table: ToolTable | None = None) -> Sample:
+    """One record in ``fmt`` (or detected) -> :class:`Sample`; raises ValueError naming the field. ``table``: the
+    :class:`~funrl_lib.tools.ToolTable` of the input the record comes from (its samples then share their tools)."""
     fmt = detect_format(value) if fmt == "auto" else fmt
     if fmt == "funrl":
-        return Sample.from_dict(value, index=index)
+        return Sample.from_dict(value, index=index, table=table)
     if fmt == "toolace":
-        return Sample.from_toolace(value, index=index)
+        return Sample.from_toolace(value, index=index, table=table)
     if fmt == "openai":
-        return Sample.from_openai(value, index=index)
+        return Sample.from_openai(value, index=index, table=table)
     raise ValueError(f"unknown sample format {fmt!r}; expected auto or one of {', '.join(SAMPLE_FORMATS)}")
 
 
@@ -400,7 +428,9 @@ def read_samples(path: str, fmt: str = "auto", *,
     """``(index, sample, None)`` or ``(index, None, error)`` per record of a JSONL file or JSON array file; the error
     names the file and line (JSONL) or record index (JSON array), and the record also goes to ``quarantine`` when
     given. A sample without an ``id`` gets its 0-based index in the input as id. Raises :class:`InputError` only
-    when the file cannot be read at all."""
+    when the file cannot be read at all. The samples of one file share their tools
+    (:class:`~funrl_lib.tools.ToolTable`)."""
+    table = ToolTable()
     for rec in read_records(path):
         if rec.error is not None:
             if quarantine is not None:
@@ -408,7 +438,7 @@ def read_samples(path: str, fmt: str = "auto", *,
             yield rec.index, None, rec.error
             continue
         try:
-            sample = sample_from(rec.value, fmt, index=rec.index)
+            sample = sample_from(rec.value, fmt, index=rec.index, table=table)
         except (ValueError, ToolSchemaError, RenderError) as e:
             where = f"record {rec.index}: " if rec.line is None else ""
             error = InputError(f"{where}{e}", path=path, line=rec.line)

@@ -11,6 +11,7 @@ import random
 from collections import Counter
 from typing import Any, Callable, Sequence
 
+from ...tools import ToolDef
 from ..api_pool import ApiRecord
 from .complexity import MIN_CANDIDATES
 
@@ -20,14 +21,15 @@ def _is_scalar_node(node: Any) -> bool:
 
 
 class _PoolIndex:
-    """Everything per-API that dialogs need, computed once (tool dicts, groups, clarify and dependency candidates),
+    """Everything per-API that dialogs need, computed once (tool definitions, groups, clarify and dependency candidates),
     so generating a sample never re-parses a definition."""
 
     def __init__(self, pool: Sequence[ApiRecord]):
         self.apis = list(pool)
         if len(self.apis) < MIN_CANDIDATES:
             raise ValueError(f"the pool has {len(self.apis)} APIs; dialogs need at least {MIN_CANDIDATES}")
-        self.tool_dicts: list[dict] = []
+        self.tools: list[ToolDef] = []  # each API's definition read once, shared by every sample that offers it
+        self.tool_dicts: list[dict] = []  # their sources
         self.names: list[str] = []
         self.params: list[dict] = []
         self.sub: list[tuple[str, str]] = []
@@ -38,6 +40,7 @@ class _PoolIndex:
         self.by_id: dict[str, int] = {}
         for i, a in enumerate(self.apis):
             d = a.tool.to_dict()
+            self.tools.append(ToolDef.read(d))
             self.tool_dicts.append(d)
             self.names.append(a.tool.name)
             params = d.get("parameters") if isinstance(d.get("parameters"), dict) else {}

@@ -28,11 +28,11 @@ Table 4; the corruption is visible in the HF dataset ``Team-ACE/ToolACE``). Wher
 exists (an API pool record), every call is run and every recorded tool output is compared with what the
 implementation returns, as APIGen's execution stage does.
 
-Speed: each distinct tool definition is parsed, validated and scanned once (cached by its canonical JSON, found
-again by its marshal bytes), every rule of a sample shares one view of it, the lexical scans screen whole texts with
-one C-level search before looking closer, and a call that this process already executed (dialog generation just
-did) is not generated again, so offline verification keeps up with the programmatic generators (each report records
-the run's samples/s).
+Speed: each distinct tool definition of an input is read once (the samples of a file share their tools:
+:class:`~funrl_lib.tools.ToolTable`) and validated and scanned once (kept with the tool), every rule of a sample
+shares one view of it, the lexical scans screen whole texts with one C-level search before looking closer, and a call
+that this process already executed (dialog generation just did) is not generated again, so offline verification keeps
+up with the programmatic generators (each report records the run's samples/s).
 
 Nothing here evaluates model output: calls are decoded with ``ast``/``json`` only (:mod:`funrl_lib.calls`).
 

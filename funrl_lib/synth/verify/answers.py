@@ -57,7 +57,7 @@ def rule_answer_grounding(sample: Sample, ctx: VerifyContext) -> list[str]:
                 and msgs[i - 1].role == "tool"):
             continue
         if support is None:
-            support = _Support(view.system_context(), sample.tools)
+            support = _Support(view.system_context(), sample.tool_sources())
         for j in range(seen, i):
             p = msgs[j]
             if p.role == "user":

@@ -1,6 +1,6 @@
 """Small helpers every part of the verifier shares (ToolACE §2.3, dual-layer verification): canonical JSON of a
-tool definition (the cache key of :mod:`.view` and :mod:`.lexical`), the string walkers the lexical rules read, short
-renderings of values for reasons, and the text of a tool turn."""
+tool definition (what :mod:`.execution` compares with the pool's, and the text an answer may quote), the string
+walkers the lexical rules read, short renderings of values for reasons, and the text of a tool turn."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 from ..sample import Message
 
 
-_TOOL_CACHE_MAX = 100_000
 # json.dumps(x, sort_keys=True, ensure_ascii=False) / json.dumps(x, ensure_ascii=False) without an encoder per call
 _CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False).encode

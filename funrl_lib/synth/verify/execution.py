@@ -9,7 +9,7 @@ import json
 from typing import Any, Callable
 
 from ..sample import Sample
-from .common import _TOOL_CACHE_MAX, _short, _tool_key
+from .common import _short, _tool_key
 from .context import VerifyContext, _rule
 from .view import _View
 
@@ -25,19 +25,14 @@ def _pool_api(ctx: VerifyContext, view: _View, name: str) -> Any:
     if key is None:
         return None
     for rec in records:
-        rec_key = _POOL_KEYS.get(id(rec))
-        if rec_key is None or rec_key[0] is not rec:
-            if len(_POOL_KEYS) >= _TOOL_CACHE_MAX:
-                _POOL_KEYS.clear()
-            view_of = getattr(rec, "tool_dict", None)  # an ApiRecord's cached tool.to_dict()
-            rec_key = _POOL_KEYS[id(rec)] = (rec, _tool_key(view_of() if callable(view_of) else rec.tool.to_dict()))
-        if rec_key[1] == key:
+        # canonical JSON of the record's definition, kept with its tool (a record's tool is not mutated once built)
+        if rec.tool.derived("verify.key", _canonical) == key:
             return rec
     return None
 
 
-# canonical JSON of each pool record's definition, by record identity (a record's tool is not mutated once built)
-_POOL_KEYS: dict[int, tuple[Any, str]] = {}
+def _canonical(tool: Any) -> str:
+    return _tool_key(tool.source)
 
 
 def _executor(ctx: VerifyContext) -> tuple[Callable, type]:

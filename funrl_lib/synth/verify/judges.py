@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from ...tools import ToolDef
 from ..sample import Message, Sample, render_toolace_calls
 from .common import _short, _tool_output_text
 from .view import _View
@@ -65,7 +64,7 @@ def render_for_judge(sample: Sample, upto: int | None = None) -> str:
     """The tools, the system prompt without them, and the numbered dialog (turns ``< upto``), as a judge sees
     them."""
     view = _View(sample)
-    tools = [t.to_dict() if isinstance(t, ToolDef) else t for t in sample.tools]
+    tools = sample.tool_sources()
     lines = ["Functions available (JSON):", json.dumps(tools, ensure_ascii=False)]
     system = view.system_context().strip()
     if system:

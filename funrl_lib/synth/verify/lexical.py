@@ -12,7 +12,7 @@ from typing import Any, Callable
 from ...io import leaf_values
 from ...tools import ToolDef
 from ..sample import Sample
-from .common import _TOOL_CACHE_MAX, _short, _walk_strings
+from .common import _short, _walk_strings
 from .words import _content_words, _stem
 
 
@@ -108,7 +108,7 @@ class _ToolLex:
             nonlocal strings
             if strings is None:
                 strings = []
-                _walk_strings(raw.to_dict() if isinstance(raw, ToolDef) else raw, "", None, strings)
+                _walk_strings(raw, "", None, strings)
             return strings
 
         # json.dumps escapes C0 controls (\u00XX, \b, \f) and keeps everything else as is
@@ -147,16 +147,10 @@ class _ToolLex:
         return self._words
 
 
-_TOOL_LEX: dict[str, _ToolLex] = {}
-
-
-def _tool_lex(key: str, raw: Any, tool: ToolDef | None) -> _ToolLex:
-    lex = _TOOL_LEX.get(key)
-    if lex is None:
-        if len(_TOOL_LEX) >= _TOOL_CACHE_MAX:
-            _TOOL_LEX.clear()
-        lex = _TOOL_LEX[key] = _ToolLex(raw, tool, key)
-    return lex
+def _tool_lex(t: ToolDef, tool: ToolDef | None, key: str) -> _ToolLex:
+    """The :class:`_ToolLex` of sample tool ``t`` (``tool``: ``t`` when readable, else None; ``key``: its canonical
+    JSON), once per tool."""
+    return t.derived("verify.lex", lambda _: _ToolLex(t.source, tool, key))
 
 
 # -- date_string_artifacts ----------------------------------------------------------------------------------------

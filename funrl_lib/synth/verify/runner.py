@@ -18,7 +18,7 @@ from typing import Any, Iterator, Sequence
 from ...backends import run_sync
 from ...io import (InputError, JsonlAppender, Quarantine, _starts_with_bracket, check_own_json, read_records,
                    report_quarantine)
-from ...tools import ToolSchemaError
+from ...tools import ToolSchemaError, ToolTable
 from ..sample import SAMPLE_FORMATS, Sample, detect_format, sample_from
 from .context import RULES, VerifyContext
 from .funrl import FilterOutcome, _ast_stage, afunrl_filter
@@ -66,7 +66,8 @@ def verify_file(in_path: str | Path, fmt: str = "auto", kept_path: str | Path = 
     # One pass over the input, one record in memory at a time (a batch of them for LLM judges). Records that are
     # not samples before the first one that is are held back: if no record is a sample (a pool, a result file...),
     # nothing is written and the error says so.
-    parsed = ((rec, *_read_one(rec, fmt, in_path)) for rec in read_records(in_path))
+    table = ToolTable()  # the samples of the file share their tools
+    parsed = ((rec, *_read_one(rec, fmt, in_path, table)) for rec in read_records(in_path))
     leading: list[tuple[Any, Any, Sample | None, str | None, InputError | None]] = []
     for item in parsed:
         leading.append(item)
@@ -171,7 +172,8 @@ def _id_key(sid: Any) -> Any:
     return json.dumps(sid, sort_keys=True) if isinstance(sid, (list, dict)) else sid
 
 
-def _read_one(rec: Any, fmt: str, path: Any) -> tuple[Any, Sample | None, str | None, InputError | None]:
+def _read_one(rec: Any, fmt: str, path: Any,
+              table: ToolTable | None = None) -> tuple[Any, Sample | None, str | None, InputError | None]:
     """``(id, sample, format, error)`` of one input record; the id is the record's own or its index."""
     own = rec.value.get("id") if isinstance(rec.value, dict) else None
     sid = own if own is not None else rec.index
@@ -179,7 +181,7 @@ def _read_one(rec: Any, fmt: str, path: Any) -> tuple[Any, Sample | None, str | 
         return sid, None, None, rec.error
     try:
         rfmt = detect_format(rec.value) if fmt == "auto" else fmt
-        sample = sample_from(rec.value, rfmt, index=rec.index)
+        sample = sample_from(rec.value, rfmt, index=rec.index, table=table)
     except (ValueError, ToolSchemaError) as e:
         where = f"record {rec.index}: " if rec.line is None else ""
         return sid, None, None, InputError(f"{where}{e}", path=path, line=rec.line)

@@ -1,51 +1,29 @@
-"""The per-sample view every rule of both layers shares (ToolACE §2.3, dual-layer verification): each distinct tool
-definition parsed, validated and scanned once (cached by its canonical JSON, found again by its marshal bytes), and
-a sample's argument issues, strings and tool-output texts computed on first use."""
+"""The per-sample view every rule of both layers shares (ToolACE §2.3, dual-layer verification): what the rules need
+of each tool definition (validation issues, canonical JSON, lexical findings) worked out once per definition and kept
+with the :class:`~funrl_lib.tools.ToolDef` (the samples of one file share their tools:
+:class:`~funrl_lib.tools.ToolTable`), and a sample's argument issues, strings and tool-output texts computed on first
+use."""
 
 from __future__ import annotations
 
 import json
-import marshal
 from typing import Any
 
 from ...prompts import TOOLACE_TOOLS_MARKER
-from ...tools import ToolDef, ToolSchemaError, validate_tool
+from ...tools import ToolDef, UnreadableTool, validate_tool
 from ..sample import Sample
-from .common import _TOOL_CACHE_MAX, _collect_strings, _tool_key, _tool_output_text, _walk_strings
+from .common import _collect_strings, _tool_key, _tool_output_text, _walk_strings
 from .lexical import _ToolLex, _tool_lex
 from .values import _check_object
 
 
-# Tool dicts repeat across samples (a pool has thousands of APIs, a dialog set reuses them): parse and validate each
-# distinct definition once. Keyed by its canonical JSON.
-_TOOL_CACHE: dict[str, tuple[ToolDef | None, list[str], str]] = {}
+def _tool_facts(tool: ToolDef) -> tuple[ToolDef | None, list[str], str]:
+    """(the tool, or None when too broken to read; its schema issues as text; its canonical JSON), once per tool."""
+    return tool.derived("verify.facts", _facts)
 
 
-# A faster way to find a definition seen before: its marshal bytes (format 2, which has no back-references, so the
-# bytes depend only on the content), a few times cheaper than canonical JSON and run for every tool of every
-# sample. Equal bytes mean equal content with equal types, key order included, so a hit is the same definition;
-# the same definition with its keys in another order is a miss here and found by its canonical JSON.
-_TOOL_BY_BYTES: dict[bytes, tuple[ToolDef | None, list[str], str]] = {}
-
-
-def _parse_tool(raw: Any) -> tuple[ToolDef | None, list[str], str]:
-    """(ToolDef or None when too broken to read, schema issues as text, cache key)."""
-    if isinstance(raw, ToolDef):
-        raw = raw.to_dict()
-    try:
-        fast: bytes | None = marshal.dumps(raw, 2)
-    except ValueError:  # not plain data (or too deep): canonical JSON only
-        fast = None
-    if fast is not None:
-        hit = _TOOL_BY_BYTES.get(fast)
-        if hit is not None:
-            return hit
-    key = _tool_key(raw)
-    hit = _TOOL_CACHE.get(key)
-    if hit is not None:
-        if fast is not None:
-            _remember_bytes(fast, hit)
-        return hit
+def _facts(tool: ToolDef) -> tuple[ToolDef | None, list[str], str]:
+    raw = tool.source
     issues = [str(i) for i in validate_tool(raw)]
     fn = raw.get("function") if isinstance(raw, dict) and isinstance(raw.get("function"), dict) else raw
     if isinstance(fn, dict):
@@ -56,22 +34,7 @@ def _parse_tool(raw: Any) -> tuple[ToolDef | None, list[str], str]:
             issues.append(f"{prefix}description: empty")
         if "parameters" not in fn:
             issues.append(f"{prefix}parameters: missing (an object schema, possibly with no properties)")
-    try:
-        tool: ToolDef | None = ToolDef.from_dict(raw)
-    except ToolSchemaError:
-        tool = None
-    if len(_TOOL_CACHE) >= _TOOL_CACHE_MAX:
-        _TOOL_CACHE.clear()
-    entry = _TOOL_CACHE[key] = (tool, issues, key)
-    if fast is not None:
-        _remember_bytes(fast, entry)
-    return entry
-
-
-def _remember_bytes(fast: bytes, entry: tuple[ToolDef | None, list[str], str]) -> None:
-    if len(_TOOL_BY_BYTES) >= _TOOL_CACHE_MAX:
-        _TOOL_BY_BYTES.clear()
-    _TOOL_BY_BYTES[fast] = entry
+    return (None if isinstance(tool, UnreadableTool) else tool), issues, _tool_key(raw)
 
 
 class _View:
@@ -79,7 +42,7 @@ class _View:
 
     def __init__(self, sample: Sample):
         self.sample = sample
-        self.parsed = [_parse_tool(t) for t in sample.tools]
+        self.parsed = [_tool_facts(t) for t in sample.tools]
         self.defs: dict[str, ToolDef] = {}
         self.keys: dict[str, str] = {}
         for tool, _, key in self.parsed:
@@ -160,9 +123,9 @@ class _View:
         """``(label, lexical findings)`` per tool, e.g. ``("tools[0] 'Market Trends API'", ...)``."""
         if self._lex is None:
             self._lex = []
-            for i, (raw, (tool, _, key)) in enumerate(zip(self.sample.tools, self.parsed)):
+            for i, (t, (tool, _, key)) in enumerate(zip(self.sample.tools, self.parsed)):
                 name = tool.name if tool is not None else None
-                self._lex.append((f"tools[{i}]" + (f" '{name}'" if name else ""), _tool_lex(key, raw, tool)))
+                self._lex.append((f"tools[{i}]" + (f" '{name}'" if name else ""), _tool_lex(t, tool, key)))
         return self._lex
 
     def lex_of(self, name: str) -> "_ToolLex":
