@@ -66,9 +66,9 @@ rather than extended; a programmatic run also regenerates the file's last sample
 mix). LLM quarantines go to ``<out>.quarantine.jsonl`` and are not retried on
 resume; an LLM run resumes byte-identically when its backend answers the same (the response cache).
 
-Speed: the pool is indexed once (tool dicts, subdomain groups, clarify and dependency candidates); a sample costs
-a few argument draws, request phrasings and executions in :mod:`~funrl_lib.synth.api_pool` (most of the time) and
-no deep copies (``tools`` share the pool's dicts: treat them as read-only).
+Speed: the pool is indexed once (tool definitions, subdomain groups, clarify and dependency candidates); a sample
+costs a few argument draws, request phrasings and executions in :mod:`~funrl_lib.synth.api_pool` (most of the time)
+and no deep copies (``tools`` share the index's :class:`~funrl_lib.tools.ToolDef` objects, read once per API).
 
 The package, one module per part of the method:
 

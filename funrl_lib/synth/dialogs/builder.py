@@ -117,7 +117,7 @@ class _Builder:
                 "domain": ix.apis[draft.anchor].domain, "source": "programmatic", "seed": self.seed,
                 "style": style}
         meta.update(draft.extras)
-        sample = Sample(_sample_id(index), [ix.tool_dicts[i] for i in cands], draft.scored_messages(ix.names), typ,
+        sample = Sample(_sample_id(index), [ix.tools[i] for i in cands], draft.scored_messages(ix.names), typ,
                         None, meta)
         meta["complexity"] = complexity(sample)
         return sample, draft, cands

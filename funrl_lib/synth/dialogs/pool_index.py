@@ -1,8 +1,8 @@
 """The API pool indexed once for dialog generation. ToolACE's Self-Guided Dialog Generation (arXiv 2409.00920v2
 §2.2) samples a few candidate APIs from the pool (§2.1) for each dialog; this index holds everything per API that
-the agents need (tool dicts, subdomain and domain groups, clarify and dependency candidates: which API returns a
-value, a *slot*, that another takes as a parameter) and draws the candidates, so generating a sample never re-parses
-a definition.
+the agents need (tool definitions, subdomain and domain groups, clarify and dependency candidates: which API returns
+a value, a *slot*, that another takes as a parameter) and draws the candidates, so generating a sample never
+re-parses a definition.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ class _PoolIndex:
         if len(self.apis) < MIN_CANDIDATES:
             raise ValueError(f"the pool has {len(self.apis)} APIs; dialogs need at least {MIN_CANDIDATES}")
         self.tools: list[ToolDef] = []  # each API's definition read once, shared by every sample that offers it
-        self.tool_dicts: list[dict] = []  # their sources
         self.names: list[str] = []
         self.params: list[dict] = []
         self.sub: list[tuple[str, str]] = []
@@ -41,7 +40,6 @@ class _PoolIndex:
         for i, a in enumerate(self.apis):
             d = a.tool.to_dict()
             self.tools.append(ToolDef.read(d))
-            self.tool_dicts.append(d)
             self.names.append(a.tool.name)
             params = d.get("parameters") if isinstance(d.get("parameters"), dict) else {}
             self.params.append(params)
