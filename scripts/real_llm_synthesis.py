@@ -107,6 +107,7 @@ class Recording(Backend):
                 with open(self.log, "a", encoding="utf-8") as f:
                     f.write(json.dumps({"stage": r.stage, "ok": res.ok, "json": is_json, **res.usage,
                                         "batch": len(requests), "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                                        "end": round(time.time(), 2), "cpu_end": round(time.process_time(), 2),
                                         "text": (res.text or res.error or "")[:400]}) + "\n")
         return results
 
@@ -129,8 +130,10 @@ def run(args: argparse.Namespace, backend: Backend | None = None) -> dict[str, A
         t0 = time.perf_counter()
         inner._load()  # once, before the clocks of the stages start
         stats["model_load_s"] = round(time.perf_counter() - t0, 1)
-        inner = Batching(inner)
-    rec = Recording(inner, out / "calls.jsonl")
+        rec = Recording(inner, out / "calls.jsonl")  # inside the batching: it sees each generate()'s batch
+        front: Backend = Batching(rec)
+    else:
+        rec = front = Recording(inner, out / "calls.jsonl")
 
     def stage(name: str, fn: Any) -> Any:
         t0 = time.perf_counter()
@@ -148,14 +151,14 @@ def run(args: argparse.Namespace, backend: Backend | None = None) -> dict[str, A
     config = SpeciationConfig(domains=args.speciate_domains, depth=args.speciate_depth, width=args.speciate_width)
 
     def speciation() -> tuple[Any, dict]:
-        tree, report = grow_tree(load_tree(), rec, config, seed=args.seed, out=tree_path(pool_file))
+        tree, report = grow_tree(load_tree(), front, config, seed=args.seed, out=tree_path(pool_file))
         return tree, report
 
     tree = stage("speciation", speciation)
     static = {tuple(leaf.path) for leaf in load_tree()}
 
     def pool() -> tuple[Any, dict]:
-        records = build_pool(args.apis, args.seed, backend=rec, tree=tree, out=pool_file, progress=False)
+        records = build_pool(args.apis, args.seed, backend=front, tree=tree, out=pool_file, progress=False)
         s = pool_stats(records)
         return records, {"asked": args.apis, "written": len(records), "quarantined": _lines(quarantine_path(pool_file)),
                          "on_new_functionalities": sum(any(tuple(p) not in static for p in r.leaves) for r in records),
@@ -167,7 +170,7 @@ def run(args: argparse.Namespace, backend: Backend | None = None) -> dict[str, A
     def dialogs() -> tuple[Any, dict]:
         if len(records) < 3:
             return [], {"skipped": f"only {len(records)} APIs (3 needed)"}
-        samples = generate_dialogs(records, args.dialogs, args.seed, mix=args.mix, backend=rec, out=dialogs_file,
+        samples = generate_dialogs(records, args.dialogs, args.seed, mix=args.mix, backend=front, out=dialogs_file,
                                    progress=False, concurrency=args.concurrency, votes=args.votes)
         reasons = Counter()
         if quarantine_path(dialogs_file).exists():
@@ -183,7 +186,7 @@ def run(args: argparse.Namespace, backend: Backend | None = None) -> dict[str, A
         if not samples:
             return None, {"skipped": "no dialogs"}
         report = verify_file(dialogs_file, "auto", out / "kept.jsonl", out / "rejected.jsonl", out / "report.json",
-                             backend=None if args.no_judges else rec, pool=load_pool(pool_file), progress=False)
+                             backend=None if args.no_judges else front, pool=load_pool(pool_file), progress=False)
         rejected = Counter()
         for line in (out / "rejected.jsonl").read_text().splitlines():
             for rule in json.loads(line).get("failed", {}):
@@ -193,6 +196,45 @@ def run(args: argparse.Namespace, backend: Backend | None = None) -> dict[str, A
 
     stage("verify", verify)
     return stats
+
+
+def _spent(rows: list[dict]) -> tuple[float, float]:
+    """Wall and CPU seconds of a stage's replies: from the first call's start to the last one's end (calls overlap
+    when requests run concurrently); for a log without end times, one count per batch (same wall and CPU)."""
+    if all("end" in c for c in rows):
+        return (max(c["end"] for c in rows) - min(c["end"] - c["wall_s"] for c in rows),
+                max(c["cpu_end"] for c in rows) - min(c["cpu_end"] - c["cpu_s"] for c in rows))
+    batches = {(c["wall_s"], c["cpu_s"]) for c in rows}
+    return sum(w for w, _ in batches), sum(c for _, c in batches)
+
+
+def summary(out: Path) -> str:
+    """Markdown tables of a run so far, from ``calls.jsonl`` (every reply, as it came), the grown tree's steps and
+    ``stats.json`` (the stages that finished): what parses per stage, what verification rejects per rule, and the
+    speed (a batch's wall and CPU seconds are shared out among its replies)."""
+    calls = [json.loads(line) for line in (out / "calls.jsonl").read_text().splitlines()] \
+        if (out / "calls.jsonl").exists() else []
+    lines = ["| stage | replies | JSON replies | prompt tokens | completion tokens | wall s | CPU s | "
+             "completion tokens/s (wall) | tokens/s per CPU s (prompt + completion) |", "|---" * 9 + "|"]
+    for stage in dict.fromkeys(c["stage"] for c in calls):
+        rows = [c for c in calls if c["stage"] == stage]
+        wall, cpu = _spent(rows)
+        pt, ct = sum(c.get("prompt_tokens", 0) for c in rows), sum(c.get("completion_tokens", 0) for c in rows)
+        lines.append(f"| {stage} | {len(rows)} | {sum(c['json'] for c in rows)} | {pt} | {ct} | {wall:.0f} | "
+                     f"{cpu:.0f} | {ct / wall if wall else 0:.2f} | {(pt + ct) / cpu if cpu else 0:.1f} |")
+    steps = [json.loads(line) for line in tree_path(out / "pool.jsonl").read_text().splitlines()] \
+        if tree_path(out / "pool.jsonl").exists() else []
+    lines += ["", "| speciation step | status | kept | dropped |", "|---|---|---|---|"]
+    for r in steps:
+        kept = ", ".join(x["name"] if isinstance(x, dict) else x for x in r.get("items", [])) or r.get("reason", "")
+        dropped = ", ".join(f"{k} {v}" for k, v in r.get("dropped", {}).items())
+        lines.append(f"| {r['id']} | {r['status']} | {kept.replace('|', '/')} | {dropped} |")
+    stats = json.loads((out / "stats.json").read_text()) if (out / "stats.json").exists() else {"stages": {}}
+    lines += ["", "| stage | outcome |", "|---|---|"]
+    for name, row in stats["stages"].items():
+        shown = {k: v for k, v in row.items() if k not in ("calls", "before", "after")}
+        lines.append(f"| {name} | `{json.dumps(shown)}` |")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -212,7 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--votes", type=int, default=1, help="assistant generations that must agree (ToolACE uses 3)")
     p.add_argument("--no-judges", action="store_true", help="verify with the rule layer and the offline model layer "
                                                             "only (no LLM judge)")
+    p.add_argument("--summary", action="store_true", help="print the tables of the run in --out so far, then exit")
     args = p.parse_args(argv)
+    if args.summary:
+        print(summary(Path(args.out)))
+        return 0
     stats = run(args)
     print(json.dumps(stats, indent=1))
     return 0

@@ -258,9 +258,9 @@ def test_pool_command_speciates_through_an_openai_server(tmp_path, capsys):
 
 def test_the_real_run_script_goes_pool_dialogs_verify_through_an_openai_server(tmp_path):
     """scripts/real_llm_synthesis.py, as run with the real model, against the loopback server: the server plays
-    speciation, evolution, the three dialog agents (from the programmatic reference dialogs, test_fleet) and the
+    speciation, evolution, the three dialog agents (from the programmatic reference dialogs, tests/scripted_agents.py) and the
     judges; every stage parses, and the stats say so."""
-    from test_fleet import scripted_replies
+    from scripted_agents import scripted_replies
 
     import real_llm_synthesis as R
 
@@ -291,6 +291,9 @@ def test_the_real_run_script_goes_pool_dialogs_verify_through_an_openai_server(t
     v = stats["verify"]
     assert v["kept"] + v["rejected"] == 6 and v["judges"] and v["calls"]["replies"] > 0
     assert sum(v["rejected_per_rule"].values()) >= v["rejected"]
+    table = R.summary(out)  # the README's tables, from calls.jsonl, the tree file and stats.json
+    assert "| pool | 12 | 12 |" in table and "| verify |" in table and "| domains | ok | Pet Care, Marine Research |" \
+        in table and "| subdomains:Marine Research | quarantined |" in table
 
 
 # ---------------------------------------------------------------------------------------------------------------------
