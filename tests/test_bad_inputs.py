@@ -383,3 +383,19 @@ def test_a_pool_built_from_key_echoing_replies_writes_no_key(tmp_path, monkeypat
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert not leaks(f.read_bytes().decode("latin-1")), f
+
+
+def test_jsonl_readers_of_bfcl_data_and_training_logs_go_through_read_records(tmp_path):
+    from funrl_lib.bfcl.data import BFCLDataError, _read_jsonl
+    from funrl_lib.train.logs import read_log
+
+    data = tmp_path / "BFCL_v4_simple_python.json"
+    data.write_bytes(b'{"id": "simple_0"}\n\n{"id": "simple_1"}\n{"id": \xff}\n')
+    with pytest.raises(BFCLDataError, match=rf"{data}:4: not UTF-8 text"):
+        _read_jsonl(data)
+    data.write_bytes(b'{"id": "simple_0"}\n\n{"id": "simple_1"}\n')
+    assert _read_jsonl(data) == [{"id": "simple_0"}, {"id": "simple_1"}]
+    log = tmp_path / "log.jsonl"  # a run killed mid-write, and a line that is not UTF-8: skipped, the rest read
+    log.write_bytes(b'{"step": 1}\n{"step": \xff}\n{"step": 2}\n{"step": 3, "lo')
+    assert read_log(log) == [{"step": 1}, {"step": 2}]
+    assert read_log(tmp_path / "missing.jsonl") == []

@@ -229,6 +229,7 @@ def warm_up_memory(category: str, chat_factory: Callable[[], Any], run: AgenticR
     path.parent.mkdir(parents=True, exist_ok=True)
     rows: dict[str, str] = {}
     if path.exists():
+        # not io.read_records: each good line is kept as text, to be written back verbatim
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 row = json.loads(line)

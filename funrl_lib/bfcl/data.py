@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from ..io import read_records
 from ..tools import ToolDef
 
 __all__ = [
@@ -122,14 +122,10 @@ def _read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         raise BFCLDataError(f"{path}: file not found")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise BFCLDataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+    for rec in read_records(path):
+        if rec.error is not None:
+            raise BFCLDataError(str(rec.error))
+        rows.append(rec.value)
     return rows
 
 

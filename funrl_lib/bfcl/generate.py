@@ -563,6 +563,7 @@ def prepare_result_file(path: str | os.PathLike) -> tuple[set[str], list[str]]:
     data = path.read_bytes()
     keep, done, notes = [], set(), []
     torn = bool(data) and not data.endswith(b"\n")
+    # not io.read_records: the lines kept are written back verbatim, and a torn last line is told from a bad one
     lines = data.split(b"\n")
     with Quarantine(path) as quarantine:
         for lineno, raw in enumerate(lines, 1):
@@ -604,6 +605,7 @@ def _sort_file(path: Path, order: Sequence[str]) -> None:
     """Rewrite a finished file in dataset order (ids not in the dataset last), if it is not already."""
     if not path.exists():
         return
+    # not io.read_records: the lines are reordered and written back verbatim (prepare_result_file vetted them)
     lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
     rank = {entry_id: i for i, entry_id in enumerate(order)}
     keyed = [(rank.get(json.loads(line)["id"], len(rank)), i, line) for i, line in enumerate(lines)]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
+from ..io import read_records
 from .checker import score_entry
 from .data import BFCLEntry, load_category
 
@@ -134,6 +135,7 @@ def score_lines(category: str, lines: Iterable[str], entries: dict[str, Any],
     ``sink`` (default: :func:`current_sink`) nothing per line is kept: see :class:`StreamSink`."""
     report = ScoreReport(category, len(entries), source=source, sink=sink if sink is not None else current_sink())
     first_seen: dict[str, int] = {}
+    # not io.read_records: lines come from any source (a file, a list), each bad one reported in the score's format
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -244,9 +246,10 @@ class StreamSink:
 
     def read_verdicts(self, category: str) -> Iterable[dict[str, Any]]:
         """The verdicts written for ``category``, one at a time."""
-        with open(self.verdicts_dir / f"{category}.jsonl", encoding="utf-8") as f:
-            for line in f:
-                yield json.loads(line)
+        for rec in read_records(self.verdicts_dir / f"{category}.jsonl"):
+            if rec.error is not None:
+                raise rec.error
+            yield rec.value
 
 
 _SINK: contextvars.ContextVar["StreamSink | None"] = contextvars.ContextVar("funrl_bfcl_sink", default=None)

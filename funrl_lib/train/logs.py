@@ -5,22 +5,18 @@ Kept apart so that :mod:`funrl_lib.train.plots` and :mod:`funrl_lib.train.run` b
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from ..io import read_records
 
 __all__ = ["read_log"]
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
-    """The entries of a ``log.jsonl`` (a torn last line, from a kill mid-write, is skipped)."""
-    out = []
+    """The entries of a ``log.jsonl`` (a line that does not read, such as a torn last line from a kill mid-write, is
+    skipped)."""
     p = Path(path)
     if not p.exists():
-        return out
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+        return []
+    return [rec.value for rec in read_records(p) if rec.error is None]

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
-from ...io import InputError, JsonlAppender
+from ...io import InputError, JsonlAppender, read_records
 from .builder import _Builder
 
 
@@ -55,7 +55,8 @@ class _Existing:
         raise KeyError(sid)
 
     def _read(self) -> Iterator[dict]:
-        with open(self.path, "rb") as f:  # only the lines that were there when the run began
+        # not io.read_records: only the lines that were there when the run began (the run appends to the file)
+        with open(self.path, "rb") as f:
             pos = 0
             for line in f:
                 pos += len(line)
@@ -69,20 +70,19 @@ def _open_out(out: str | Path, seed: int) -> tuple[JsonlAppender, _Existing]:
     size = Path(out).stat().st_size
     ids: set[str] = set()
     last: dict | None = None
-    with open(out, "rb") as f:
-        for k, line in enumerate(f):
-            row = json.loads(line)
-            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-                app.close()
-                raise InputError("not a dialog sample of this generator (no string id)", path=out, line=k + 1)
-            got = (row.get("meta") or {}).get("seed")
-            if got != seed:
-                app.close()
-                raise InputError(f"written with seed {got!r}, this run uses seed {seed}: use another --out (a file "
-                                 f"mixing two runs would not be one run's output)", path=out, line=k + 1)
-            ids.add(row["id"])
-            if last is None or row["id"] >= last["id"]:  # the highest id (of equal ones, the last line)
-                last = row
+    for rec in read_records(out):  # every line reads: the appender dropped a torn or unreadable tail
+        row = rec.value
+        if rec.error is not None or not isinstance(row, dict) or not isinstance(row.get("id"), str):
+            app.close()
+            raise InputError("not a dialog sample of this generator (no string id)", path=out, line=rec.line)
+        got = (row.get("meta") or {}).get("seed")
+        if got != seed:
+            app.close()
+            raise InputError(f"written with seed {got!r}, this run uses seed {seed}: use another --out (a file "
+                             f"mixing two runs would not be one run's output)", path=out, line=rec.line)
+        ids.add(row["id"])
+        if last is None or row["id"] >= last["id"]:  # the highest id (of equal ones, the last line)
+            last = row
     return app, _Existing(Path(out), ids, last, size)
 
 

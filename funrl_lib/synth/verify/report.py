@@ -4,11 +4,11 @@ as a third layer), recomputed from the output files so a resumed run reports wha
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from ...io import read_records
 from .context import RULES, TOOLACE_REFERENCE, VerifyContext
 
 
@@ -114,10 +114,10 @@ def _rows(path: Any) -> Iterator[dict]:
     p = Path(path)
     if not p.exists():
         return
-    with open(p, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+    for rec in read_records(p):
+        if rec.error is not None:
+            raise rec.error
+        yield rec.value
 
 
 def _count_lines(path: Any) -> int:
