@@ -218,3 +218,12 @@ def test_every_funrl_lib_module_imports():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     count, bad = out.split(" ", 1)
     assert int(count) > 40 and bad.strip() == "[]", out
+
+
+def test_docs_layout_table_matches_the_code():
+    # docs/library.md lists every module with its line count; scripts/layout.py --write regenerates it
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("layout", Path(__file__).resolve().parents[1] / "scripts" / "layout.py")
+    layout = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(layout)
+    assert layout.current_doc_section() == layout.layout(), "docs/library.md layout is stale: python scripts/layout.py --write"
