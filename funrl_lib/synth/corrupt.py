@@ -153,8 +153,13 @@ def unknown_function(sample, rng):
 
 
 def hallucinated_value(sample, rng):
-    site = _pick_call(sample, rng, lambda c, t: [p for p, v in c.arguments.items()
-                                                 if isinstance(v, str) and not (_props(t).get(p) or {}).get("enum")])
+    # free-text string parameters only: a value outside an enum or a pattern is a schema defect (param_values), not
+    # a hallucination the model layer has to find
+    def free_text(c, t):
+        return [p for p, v in c.arguments.items()
+                if isinstance(v, str) and not {"enum", "pattern"} & set(_props(t).get(p) or {})]
+
+    site = _pick_call(sample, rng, free_text)
     if not site:
         return None
     s = _copy(sample)
