@@ -68,10 +68,7 @@ def _make_backend(args: argparse.Namespace) -> Any:
     ``FUNRL_HF_MODEL``)."""
     name = getattr(args, "backend", "programmatic")
     try:
-        return _backends().backend_from_cli(
-            name, model=getattr(args, "model", None), base_url=getattr(args, "base_url", None),
-            endpoints=getattr(args, "endpoint", None), fleet=getattr(args, "fleet", None),
-            concurrency=getattr(args, "concurrency", None))
+        return _backends().backend_from_args(args)
     except (ValueError, TypeError) as e:
         raise PoolError(f"backend {name!r}: {e}") from None
 

@@ -109,10 +109,7 @@ def add_dialogs_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _backend_from_args(args: argparse.Namespace) -> Any:
     # --concurrency reaches the openai backend too (it used to stop at the backend's default of 8 requests)
-    return _backends().backend_from_cli(
-        getattr(args, "backend", None), model=getattr(args, "model", None), base_url=getattr(args, "base_url", None),
-        endpoints=getattr(args, "endpoint", None), fleet=getattr(args, "fleet", None),
-        concurrency=getattr(args, "concurrency", None))
+    return _backends().backend_from_args(args)
 
 
 def _guide_from_args(args: argparse.Namespace, backend: Any) -> ModelGuide | None:
