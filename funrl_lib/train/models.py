@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,14 +38,39 @@ def use_cpu(cfg: Config) -> bool:
 _THREADS: list[int] = []  # the number chosen by the first stage of this process
 
 
+def _cpu_times(stat: str) -> tuple[int, int]:
+    """(total, idle + iowait) jiffies of the first ``cpu`` line of a /proc/stat text."""
+    fields = [int(x) for x in stat.split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[3] + (fields[4] if len(fields) > 4 else 0)  # user..steal; idle, iowait
+
+
+def busy_cores(window: float = 0.5, stat_path: str = "/proc/stat") -> float:
+    """How many cores other processes keep busy now: the machine's non-idle share of CPU time over ``window``
+    seconds (this process sleeps meanwhile, so it does not count itself) times the cores; where /proc/stat can't be
+    read, the 1-minute load average (which lags, and counts this process's own earlier work)."""
+    try:
+        with open(stat_path, encoding="ascii") as f:
+            t0, i0 = _cpu_times(f.read())
+        time.sleep(window)
+        with open(stat_path, encoding="ascii") as f:
+            t1, i1 = _cpu_times(f.read())
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if t1 <= t0:
+        return 0.0
+    return (1.0 - (i1 - i0) / (t1 - t0)) * (os.cpu_count() or 1)
+
+
 def cpu_threads(cfg: Config) -> int:
     """Set and return torch's intra-op threads for training on the CPU: ``cfg.cpu_threads``, or the cores that
-    other processes leave idle (cores minus the 1-minute load average, rounded; at least 1), judged once per process.
+    other processes leave idle (cores minus :func:`busy_cores`, rounded; at least 1), judged once per process.
 
     On a busy machine every thread beyond the idle cores is a loss, not a wash: torch's OpenMP regions wait for
     their slowest thread, and a thread the scheduler parks behind another process stalls all of them. Measured on
     2 cores next to a 2-thread training run at nice -5: one fwd+bwd of the tiny model on 4 x 900 tokens took
-    9.3-13.4 s with 2 threads, 2.4-4.5 s with 1 thread (alternating, same process)."""
+    9.3-13.4 s with 2 threads, 2.4-4.5 s with 1 thread (alternating, same process). The busy cores are sampled
+    now, not taken from the load average: that lags by a minute and counts this process's own earlier stages (the
+    demo's synthesis), which made a quiet 2-core machine train on 1 thread."""
     import torch
     if cfg.cpu_threads is not None:
         n = max(1, int(cfg.cpu_threads))
@@ -52,8 +78,7 @@ def cpu_threads(cfg: Config) -> int:
         n = _THREADS[0]
     else:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        n = max(1, min(cores, round(cores - load)))
+        n = max(1, min(cores, round(cores - busy_cores())))
         _THREADS.append(n)
     torch.set_num_threads(n)
     return n
