@@ -1,5 +1,6 @@
 """The project installs from its own files: pins agree everywhere, the README's test command is what CI runs."""
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -227,3 +228,39 @@ def test_docs_layout_table_matches_the_code():
     layout = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(layout)
     assert layout.current_doc_section() == layout.layout(), "docs/library.md layout is stale: python scripts/layout.py --write"
+
+
+def _demo_table_script():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("demo_table", ROOT / "scripts" / "demo_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_demo_table_is_the_one_the_demo_wrote():
+    # README.md prints results/demo/table.json (a copy of outputs/demo/table.json of the run results/demo/README.md
+    # describes); scripts/demo_table.py --write regenerates the README block, so the two cannot drift apart
+    demo = _demo_table_script()
+    table = json.loads((ROOT / "results" / "demo" / "table.json").read_text(encoding="utf-8"))
+    assert demo.current_readme_section() == demo.render(table), "README demo table is stale: python scripts/demo_table.py --write"
+    # and the committed table.md (what the demo wrote beside table.json) shows the same cells
+    md = (ROOT / "results" / "demo" / "table.md").read_text(encoding="utf-8")
+    for key, _ in demo.ROWS:
+        row = next(line for line in md.splitlines() if line.startswith(f"| {key} |"))
+        assert row == f"| {key} | " + " | ".join(demo._cell(table["metrics"][key].get(a)) for a in table["arms"]) + " |"
+
+
+def test_demo_table_render_shows_seeds_and_spread():
+    demo = _demo_table_script()
+    one = {"arms": ["sft", "egpo"], "seeds": [0], "spread": None,
+           "metrics": {"heldout/answer_ok": {"sft": {"mean": 22.2, "n": 1}, "egpo": {"mean": 19.0, "n": 1}}}}
+    text = demo.render(one)
+    assert text.startswith("Seed 0 (one seed, so no spread)")
+    assert "| held-out: exact-call accuracy | 22.2 | 19.0 |" in text
+    assert "| BFCL v4 Live | — | — |" in text  # a metric the table lacks is a dash, not a zero
+    two = {**one, "seeds": [0, 1], "spread": "ci95",
+           "metrics": {"heldout/answer_ok": {"sft": {"mean": 20.6, "n": 2, "ci95": 20.3}}}}
+    text = demo.render(two)
+    assert text.startswith("Seeds 0, 1 (mean ± half-width of the 95% interval over seeds)")
+    assert "| held-out: exact-call accuracy | 20.6 ± 20.3 (n=2) | — |" in text
