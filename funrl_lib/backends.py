@@ -411,9 +411,9 @@ class OpenAIBackend(Backend):
     ``concurrency`` requests are on the wire at once per event loop and endpoint (an endpoint may name its own); a
     request goes to the endpoint with the fewest requests in flight for its concurrency (round robin among equals).
     Each request gets ``max_retries`` retries on 429, 5xx, timeouts (an attempt whose connection or reply does not
-    come within ``timeout`` seconds) and connection errors, waiting ``Retry-After`` when the server says, else ``backoff * 2**n`` seconds (at most ``max_backoff``)
-    times a random factor in [0.5, 1] so that many clients rate-limited together do not come back together; a retry
-    prefers another endpoint. An endpoint that drops or refuses a connection (or times out :data:`TIMEOUTS_DOWN`
+    come within ``timeout`` seconds) and connection errors, waiting ``Retry-After`` when the server says, else
+    ``backoff * 2**n`` seconds (at most ``max_backoff``) times a random factor in [0.5, 1] so that many clients
+    rate-limited together do not come back together; a retry prefers another endpoint. An endpoint that drops or refuses a connection (or times out :data:`TIMEOUTS_DOWN`
     times in a row) is marked down: its requests go to the others at once, without waiting and without using a
     retry, and it gets one probe request after ``probe_after`` seconds (doubling to ``max_probe_after`` while probes
     fail). With every endpoint down, requests retry with backoff as with one server.
@@ -468,6 +468,11 @@ class OpenAIBackend(Backend):
             api_key = os.environ.get(env)
             if api_key_env and not api_key:  # named on purpose, so its absence is a mistake worth stopping for
                 raise ValueError(f"openai backend: api_key_env names {api_key_env}, which is not set")
+        if api_key:
+            api_key = api_key.strip()  # a key read from a file often ends in a line break, never part of the key
+            if any(ord(c) < 32 or ord(c) == 127 for c in api_key):  # no HTTP header may hold one
+                raise ValueError("openai backend: the API key contains a control character (not shown here); check "
+                                 f"the variable that holds it ({api_key_env or KEY_ENV} unless passed directly)")
         self.base_url = urls[0]
         self.model = model
         self._key = _Secret(api_key)

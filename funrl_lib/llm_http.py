@@ -90,30 +90,39 @@ def ssl_context() -> Any:
         return _SSL_CONTEXT
 
 
-def env_proxy(url: str) -> tuple[Any, Any]:
-    """``(proxy URL, proxy auth)`` for ``url`` from the environment (``http_proxy``/``https_proxy``, else
-    ``all_proxy``; none for a host that ``no_proxy`` names), or ``(None, None)``. Credentials in the proxy URL
-    become its auth. aiohttp speaks to HTTP proxies only (also for https URLs, through CONNECT)."""
+def env_proxy(url: str) -> dict[str, Any]:
+    """The proxy for ``url`` from the environment (``http_proxy``/``https_proxy``, else ``all_proxy``; none for a
+    host that ``no_proxy`` names), as keyword arguments of ``aiohttp.ClientSession.post``: ``{}`` for none.
+    Credentials in the proxy URL become its ``Proxy-Authorization``: on the request itself for an http URL, on the
+    CONNECT for an https one (where aiohttp looks for each). aiohttp speaks to HTTP proxies only (also for https
+    URLs, through CONNECT)."""
+    import base64
     from urllib.parse import urlsplit
     from urllib.request import getproxies, proxy_bypass
 
-    import aiohttp
     from yarl import URL
 
     parts = urlsplit(url)
     if parts.hostname and proxy_bypass(parts.hostname):
-        return None, None
+        return {}
     proxies = getproxies()
     proxy = proxies.get(parts.scheme) or proxies.get("all")
     if not proxy:
-        return None, None
+        return {}
     proxy = URL(proxy if "://" in proxy else f"http://{proxy}")
     if proxy.scheme != "http":
         log.warning("ignoring the %s proxy %s for %s: only http:// proxies are supported", proxy.scheme,
                     proxy.with_user(None), url)
-        return None, None
-    auth = aiohttp.BasicAuth(proxy.user, proxy.password or "") if proxy.user else None
-    return proxy.with_user(None), auth
+        return {}
+    if not proxy.user:
+        return {"proxy": proxy}
+    credentials = f"{proxy.user}:{proxy.password or ''}"
+    try:
+        raw = credentials.encode("latin-1")  # as aiohttp.BasicAuth encodes them
+    except UnicodeEncodeError:
+        raw = credentials.encode("utf-8")
+    auth = {"Proxy-Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
+    return {"proxy": proxy.with_user(None), "proxy_headers" if parts.scheme == "https" else "headers": auth}
 
 
 @dataclass
@@ -140,12 +149,12 @@ class Site:
 @dataclass
 class LoopState:
     """What one event loop owns: a :class:`Site` per endpoint, the requests waiting for a slot (FIFO), the requests
-    in flight by cache key, the session, and per endpoint its chat URL and proxy."""
+    in flight by cache key, the session, and per endpoint its chat URL and proxy (:func:`env_proxy`)."""
 
     sites: list[Site]
     session: Any
     urls: list[Any]
-    proxies: list[tuple[Any, Any]]
+    proxies: list[dict[str, Any]]
     waiters: collections.deque = field(default_factory=collections.deque)
     in_flight: dict[str, asyncio.Task] = field(default_factory=dict)
     turn: int = 0  # round robin among equally loaded endpoints
@@ -156,9 +165,10 @@ class LoopState:
         import aiohttp
 
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        proxy, proxy_auth = self.proxies[endpoint]
         try:
-            async with self.session.post(self.urls[endpoint], data=body, proxy=proxy, proxy_auth=proxy_auth) as r:
+            # Redirects are not followed (as httpx did not): aiohttp would turn the POST into a GET.
+            async with self.session.post(self.urls[endpoint], data=body, allow_redirects=False,
+                                         **self.proxies[endpoint]) as r:
                 return Reply(r.status, r.headers, await r.read())
         except asyncio.TimeoutError:  # aiohttp's own timeouts are subclasses; before OSError, which it is too
             raise TimedOut from None
