@@ -413,10 +413,11 @@ class OpenAIBackend(Backend):
     Each request gets ``max_retries`` retries on 429, 5xx, timeouts (an attempt whose connection or reply does not
     come within ``timeout`` seconds) and connection errors, waiting ``Retry-After`` when the server says, else
     ``backoff * 2**n`` seconds (at most ``max_backoff``) times a random factor in [0.5, 1] so that many clients
-    rate-limited together do not come back together; a retry prefers another endpoint. An endpoint that drops or refuses a connection (or times out :data:`TIMEOUTS_DOWN`
-    times in a row) is marked down: its requests go to the others at once, without waiting and without using a
-    retry, and it gets one probe request after ``probe_after`` seconds (doubling to ``max_probe_after`` while probes
-    fail). With every endpoint down, requests retry with backoff as with one server.
+    rate-limited together do not come back together; a retry prefers another endpoint. An endpoint that drops or
+    refuses a connection (or times out :data:`TIMEOUTS_DOWN` times in a row) is marked down: its requests go to the
+    others at once, without waiting and without using a retry, and it gets one probe request after ``probe_after``
+    seconds (doubling to ``max_probe_after`` while probes fail). With every endpoint down, requests retry with
+    backoff as with one server.
 
     ``cache`` (on by default, at ``cache_path``) serves a request it has answered before without any HTTP; identical
     requests in flight at the same time are sent once. The cache key holds the server (``cache_scope``, by default
