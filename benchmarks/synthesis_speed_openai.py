@@ -10,9 +10,11 @@ concurrency 8 to 64: against a raw async client doing the same requests (the def
 **funrl against a raw client** (the default). One server URL backed by ``--workers`` asyncio processes sharing its
 port (``SO_REUSEPORT``, as ``uvicorn --workers`` does), so that the server is not what limits the rate. At each
 concurrency c, three clients send the same ``5 * c * 2`` chat requests (about 2 s of work at full overlap), with at
-most c on the wire: funrl's :class:`OpenAIBackend` (one endpoint, ``concurrency=c``, cache off), and the loop a user
-would write by hand, an ``asyncio.Semaphore(c)`` around ``post`` + ``json()`` on one ``httpx.AsyncClient`` (at most
-c connections) and on one ``aiohttp.ClientSession`` (a connector limited to c). Rounds are interleaved (round r
+most c on the wire: funrl's :class:`OpenAIBackend` (one endpoint, ``concurrency=c``, cache off; aiohttp underneath,
+``funrl_lib/llm_http.py``), and the loop a user would write by hand, an ``asyncio.Semaphore(c)`` around ``post`` +
+``json()`` on one ``httpx.AsyncClient`` (at most c connections) and on one ``aiohttp.ClientSession`` (a connector
+limited to c). httpx is no longer a funrl dependency: its column is there when it is installed (datasets,
+huggingface_hub and jupyterlab bring it), and left out otherwise. Rounds are interleaved (round r
 runs every (concurrency, client) once, the clients in an order that rotates with r) and each cell gives min /
 median / max requests per second over the rounds; the ratio is funrl's over the faster raw client's, per round (the
 same load), then min / median / max. The goal (issue 18) is a ratio of at least 0.9. Each client's CPU milliseconds

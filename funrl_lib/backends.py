@@ -7,7 +7,7 @@ Three kinds, one interface (:class:`Backend`: ``await achat(requests)`` or ``cha
     The offline default: no model at all. Stages check ``backend.is_programmatic`` and run their deterministic
     implementations, drawing randomness from ``backend.rng(*keys)`` so every sample depends on ``(seed, keys)`` alone.
 ``"openai"`` (:class:`OpenAIBackend`)
-    Any OpenAI-compatible ``/chat/completions`` endpoint (OpenAI, vLLM, SGLang, Ollama) over ``httpx``, or a fleet
+    Any OpenAI-compatible ``/chat/completions`` endpoint (OpenAI, vLLM, SGLang, Ollama) over ``aiohttp``, or a fleet
     of them (``endpoints``, each with its own concurrency; :func:`load_fleet` reads a fleet file), with bounded
     concurrency, load balanced to the least loaded endpoint, retries with exponential backoff on 429 / 5xx /
     timeouts / dropped connections, fail-over when an endpoint dies (marked down, the request sent elsewhere, the
@@ -22,7 +22,8 @@ sample is :class:`Quarantined` with the reason rather than crashing a long run. 
 object or array out of an LLM reply (bare, fenced, or inside prose) with ``json`` only; nothing is ever executed.
 
 Async callers close the connections of their event loop when done, ``async with backend:`` or ``await
-backend.aclose()`` (``chat()`` does it for its own loop); the backend itself stays usable from any loop.
+backend.aclose()`` (``chat()`` does it for its own loop, and the end of an ``asyncio.run`` for a caller that did
+neither); the backend itself stays usable from any loop.
 
 API keys come from the environment (a config file may only name the variable, ``api_key_env``). They are never
 written to the cache (not part of the key, not stored), never shown by ``repr``, and redacted from error messages
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import collections
 import concurrent.futures
 import email.utils
 import hashlib
@@ -51,6 +51,8 @@ import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+from . import llm_http
 
 __all__ = ["Backend", "backend_from_args", "ChatRequest", "ChatResult", "Endpoint", "HFBackend", "OpenAIBackend", "ProgrammaticBackend",
            "Quarantined", "TokenUsage", "backend_from_cli", "chat_json", "extract_json",
@@ -387,64 +389,7 @@ def load_fleet(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-# Connections per httpx client. httpcore's pool walks all its connections (with a poll() each) on every request
-# start and end, so one pool of 64 connections spends most of its time on bookkeeping: measured at 64 concurrent
-# 200 ms requests, 80 req/s with one pool against 250 with pools of 16 (encode/httpcore#1035). Shards avoid it;
-# pools of 8 spent 0.9-1.0 ms of CPU per request against 1.2 for 16 (benchmarks/README.md, "LLM client").
-CONNECTIONS_PER_CLIENT = 8
-TIMEOUTS_DOWN = 2  # consecutive timeouts that mark an endpoint down (a connection error does at once)
-_SSL_CONTEXT: Any = None  # one per process, shared by every client (see _ssl_context)
-_SSL_LOCK = threading.Lock()
-
-
-def _ssl_context() -> Any:
-    """The TLS context every ``httpx`` client of this process shares. An ``httpx.AsyncClient`` otherwise builds its
-    own and loads the whole CA bundle into it (about 50 ms of CPU), and a backend makes one client per
-    :data:`CONNECTIONS_PER_CLIENT` connections per event loop, again on every ``chat()``: measured at 0.3 ms per
-    request over 640 requests at concurrency 64 (benchmarks/synthesis_speed_openai.py). Built as httpx builds it
-    (``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else certifi's bundle)."""
-    global _SSL_CONTEXT
-    with _SSL_LOCK:
-        if _SSL_CONTEXT is None:
-            import httpx
-
-            _SSL_CONTEXT = httpx.create_ssl_context()
-        return _SSL_CONTEXT
-
-
-@dataclass
-class _Site:
-    """One endpoint as one event loop sees it: its clients (shards of :data:`CONNECTIONS_PER_CLIENT`), its free
-    slots (each naming the client it may use, so that taking a slot both bounds the endpoint's concurrency and keeps
-    each client within its connection limit) and how many are taken."""
-
-    clients: list[Any]
-    free: list[int]
-    capacity: int
-    in_flight: int = 0
-
-
-@dataclass
-class _LoopState:
-    """What belongs to one event loop (``httpx`` clients and futures cannot cross loops, and ``chat()`` in Jupyter
-    runs on a loop of its own): one :class:`_Site` per endpoint, the requests waiting for a slot (FIFO), and the
-    requests in flight by cache key (identical requests in flight are shared within a loop only)."""
-
-    sites: list[_Site]
-    waiters: collections.deque = field(default_factory=collections.deque)
-    in_flight: dict[str, asyncio.Task] = field(default_factory=dict)
-    turn: int = 0  # round robin among equally loaded endpoints
-
-
-@dataclass
-class _Health:
-    """Whether an endpoint is up, shared by every loop of a backend. Down: ``down_until`` (monotonic) is when it
-    gets one probe request; a failed probe doubles ``down_for`` (up to ``max_probe_after``), any HTTP reply ends it."""
-
-    down_until: float | None = None
-    down_for: float = 0.0
-    probing: bool = False
-    timeouts: int = 0
+TIMEOUTS_DOWN = llm_http.TIMEOUTS_DOWN  # consecutive timeouts that mark an endpoint down
 
 
 class _GiveUp(Exception):
@@ -465,19 +410,24 @@ class OpenAIBackend(Backend):
 
     ``concurrency`` requests are on the wire at once per event loop and endpoint (an endpoint may name its own); a
     request goes to the endpoint with the fewest requests in flight for its concurrency (round robin among equals).
-    Each request gets ``max_retries`` retries on 429, 5xx, timeouts (``timeout`` seconds per attempt) and connection
-    errors, waiting ``Retry-After`` when the server says, else ``backoff * 2**n`` seconds (at most ``max_backoff``)
-    times a random factor in [0.5, 1] so that many clients rate-limited together do not come back together; a retry
-    prefers another endpoint. An endpoint that drops or refuses a connection (or times out :data:`TIMEOUTS_DOWN`
-    times in a row) is marked down: its requests go to the others at once, without waiting and without using a
-    retry, and it gets one probe request after ``probe_after`` seconds (doubling to ``max_probe_after`` while probes
-    fail). With every endpoint down, requests retry with backoff as with one server.
+    Each request gets ``max_retries`` retries on 429, 5xx, timeouts (an attempt whose connection or reply does not
+    come within ``timeout`` seconds) and connection errors, waiting ``Retry-After`` when the server says, else
+    ``backoff * 2**n`` seconds (at most ``max_backoff``) times a random factor in [0.5, 1] so that many clients
+    rate-limited together do not come back together; a retry prefers another endpoint. An endpoint that drops or
+    refuses a connection (or times out :data:`TIMEOUTS_DOWN` times in a row) is marked down: its requests go to the
+    others at once, without waiting and without using a retry, and it gets one probe request after ``probe_after``
+    seconds (doubling to ``max_probe_after`` while probes fail). With every endpoint down, requests retry with
+    backoff as with one server.
 
     ``cache`` (on by default, at ``cache_path``) serves a request it has answered before without any HTTP; identical
     requests in flight at the same time are sent once. The cache key holds the server (``cache_scope``, by default
     the one URL, or all of a fleet's), so replies of another server are not mixed up; name a ``cache_scope`` (e.g.
     ``"qwen-7b-replicas"``) to keep the cache when the fleet changes. ``extra_body`` is merged into every request
     (e.g. vLLM's ``{"chat_template_kwargs": {...}}``).
+
+    HTTP goes through ``aiohttp`` (:mod:`funrl_lib.llm_http`, imported on the first request), one session per event
+    loop, closed by :meth:`aclose` or when the loop ends: proxies come from the environment (``HTTPS_PROXY``,
+    ``NO_PROXY``...), TLS certificates from ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else certifi's bundle.
     """
 
     name = "openai"
@@ -519,6 +469,11 @@ class OpenAIBackend(Backend):
             api_key = os.environ.get(env)
             if api_key_env and not api_key:  # named on purpose, so its absence is a mistake worth stopping for
                 raise ValueError(f"openai backend: api_key_env names {api_key_env}, which is not set")
+        if api_key:
+            api_key = api_key.strip()  # a key read from a file often ends in a line break, never part of the key
+            if any(ord(c) < 32 or ord(c) == 127 for c in api_key):  # no HTTP header may hold one
+                raise ValueError("openai backend: the API key contains a control character (not shown here); check "
+                                 f"the variable that holds it ({api_key_env or KEY_ENV} unless passed directly)")
         self.base_url = urls[0]
         self.model = model
         self._key = _Secret(api_key)
@@ -531,10 +486,13 @@ class OpenAIBackend(Backend):
         self.extra_body = dict(extra_body or {})
         self.cache = ResponseCache(cache_path or DEFAULT_CACHE) if cache else None
         self.json_mode_supported = True  # cleared when the server rejects response_format
-        self._health = [_Health() for _ in self.endpoints]
-        self._health_lock = threading.Lock()
-        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+        self._fleet = llm_http.Fleet(self.endpoints, self.probe_after, self.max_probe_after)
+        # Per event loop (see _state and aclose). A session holds its loop, so this holds them all until each is
+        # closed: by aclose(), by the loop's end (LoopState.arm), or, for a loop closed without shutting down its
+        # async generators, by the next _state() or this backend's end.
+        self._states: dict[asyncio.AbstractEventLoop, llm_http.LoopState] = {}
         self._states_lock = threading.Lock()
+        weakref.finalize(self, llm_http.forget_closed, self._states, self._states_lock)
         self._jitter = random.Random()
         self._sleep = asyncio.sleep  # tests swap this to see the backoff delays without waiting for them
 
@@ -562,34 +520,27 @@ class OpenAIBackend(Backend):
 
     def endpoint_status(self) -> list[dict[str, Any]]:
         """Each endpoint: ``url``, ``concurrency``, ``up`` and, while down, ``probe_in`` seconds."""
-        now = time.monotonic()
-        with self._health_lock:
-            return [{"url": e.url, "concurrency": e.concurrency, "up": h.down_until is None,
-                     **({} if h.down_until is None else {"probe_in": max(0.0, h.down_until - now)})}
-                    for e, h in zip(self.endpoints, self._health)]
+        return self._fleet.status()
 
-    def _state(self) -> _LoopState:
-        import httpx  # imported on first use so that the offline default does not need it
-
+    def _state(self) -> llm_http.LoopState:
+        """The running loop's slots and session, made on its first request (aiohttp is imported then)."""
         loop = asyncio.get_running_loop()
-        with self._states_lock:
-            state = self._states.get(loop)
-            if state is None:
-                headers = {"Authorization": f"Bearer {self._key.get()}"} if self._key.get() else {}
-                sites = []
-                for endpoint in self.endpoints:
-                    n = -(-endpoint.concurrency // CONNECTIONS_PER_CLIENT)
-                    owners = [slot % n for slot in range(endpoint.concurrency)]  # slot -> client, round robin
-                    clients = []
-                    for i in range(n):
-                        size = owners.count(i)
-                        clients.append(httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self.timeout),
-                                                         verify=_ssl_context(),
-                                                         limits=httpx.Limits(max_connections=size,
-                                                                             max_keepalive_connections=size)))
-                    sites.append(_Site(clients, owners[::-1], endpoint.concurrency))
-                state = self._states[loop] = _LoopState(sites)
+        state = self._states.get(loop)
+        if state is not None:
             return state
+        llm_http.forget_closed(self._states, self._states_lock)  # loops closed without shutdown_asyncgens()
+        headers = {"Authorization": f"Bearer {self._key.get()}"} if self._key.get() else {}
+        state = self._fleet.open(headers, self.timeout)
+        with self._states_lock:
+            self._states[loop] = state
+        state.arm(self._drop_state)  # closed with the loop when nobody calls aclose()
+        return state
+
+    def _drop_state(self, state: llm_http.LoopState) -> None:
+        with self._states_lock:
+            for loop, s in list(self._states.items()):
+                if s is state:
+                    del self._states[loop]
 
     async def aclose(self) -> None:
         try:
@@ -599,9 +550,7 @@ class OpenAIBackend(Backend):
         with self._states_lock:
             state = self._states.pop(loop, None)
         if state is not None:
-            for site in state.sites:
-                for client in site.clients:
-                    await client.aclose()
+            await state.close()
 
     def _payload(self, request: ChatRequest) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.model, "messages": list(request.messages),
@@ -618,133 +567,15 @@ class OpenAIBackend(Backend):
             return min(retry_after, MAX_RETRY_AFTER)
         return min(self.max_backoff, self.backoff * 2 ** (retry - 1)) * self._jitter.uniform(0.5, 1.0)
 
-    # -- the fleet: slots, balance, health ------------------------------------------------------------------------
-    def _pick(self, state: _LoopState, avoid: int | None) -> tuple[int, int, bool] | None:
-        """A free slot: ``(endpoint, client, probe)``, or None when every usable endpoint is busy. A down endpoint
-        whose wait is over gets this request as its probe (unless the request just failed there, ``avoid``); else
-        the up endpoint with the fewest requests in flight for its concurrency, not ``avoid`` when another has room.
-        With every endpoint down, any endpoint will do (the request's own retries and backoff bound the attempts)."""
-        sites = state.sites
-        now = time.monotonic()
-        probe = None
-        with self._health_lock:
-            for i, h in enumerate(self._health):
-                if (h.down_until is not None and not h.probing and now >= h.down_until and sites[i].free
-                        and i != avoid):
-                    h.probing, probe = True, i
-                    break
-            if probe is None:
-                up = [h.down_until is None for h in self._health]
-                if any(up):
-                    candidates = [i for i, site in enumerate(sites) if up[i] and site.free]
-                else:
-                    candidates = [i for i, site in enumerate(sites) if site.free]
-        if probe is not None:
-            best = probe
-        else:
-            if not candidates:
-                return None
-            if avoid is not None and len(candidates) > 1 and avoid in candidates:
-                candidates.remove(avoid)
-            n = len(sites)
-            best = min(candidates, key=lambda i: (sites[i].in_flight / sites[i].capacity, (i - state.turn) % n))
-            state.turn = (best + 1) % n
-        site = sites[best]
-        site.in_flight += 1
-        return best, site.free.pop(), probe is not None
-
-    async def _acquire(self, state: _LoopState, avoid: int | None) -> tuple[int, int, bool]:
-        """Wait for a slot (first come, first served; :meth:`_release` wakes the next waiter)."""
-        if not state.waiters:
-            got = self._pick(state, avoid)
-            if got is not None:
-                return got
-        loop = asyncio.get_running_loop()
-        front = False
-        while True:
-            waiter = loop.create_future()
-            if front:  # woken but nothing usable after all: keep its place at the head of the line
-                state.waiters.appendleft(waiter)
-            else:
-                state.waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._wake(state)  # woken, then cancelled: the wake-up goes to the next in line
-                raise
-            got = self._pick(state, avoid)
-            if got is not None:
-                if state.waiters and any(site.free for site in state.sites):
-                    self._wake(state)  # several slots came free at once (a health change): keep the line moving
-                return got
-            front = True
-
-    def _release(self, state: _LoopState, endpoint: int, client: int) -> None:
-        site = state.sites[endpoint]
-        site.free.append(client)
-        site.in_flight -= 1
-        self._wake(state)
-
-    @staticmethod
-    def _wake(state: _LoopState, every: bool = False) -> None:
-        while state.waiters:
-            waiter = state.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                if not every:
-                    return
-
-    def _alive(self, state: _LoopState, endpoint: int) -> None:
-        """An HTTP reply came from ``endpoint`` (any status): it is up."""
-        h = self._health[endpoint]
-        if h.down_until is None and not h.timeouts:
-            return  # the common case, without the lock (only ever set back under it)
-        with self._health_lock:
-            was_down = h.down_until is not None
-            h.down_until, h.down_for, h.probing, h.timeouts = None, 0.0, False, 0
-        if was_down:
-            log.warning("endpoint %s is back up", self.endpoints[endpoint].url)
-            self._wake(state, every=True)
-
-    def _dead(self, state: _LoopState, endpoint: int, probe: bool, *, timeout: bool = False) -> bool:
-        """A connection to ``endpoint`` failed (refused, dropped, or timed out). Marks it down when it was up (after
-        :data:`TIMEOUTS_DOWN` timeouts in a row) and again for twice as long when this was its probe. Returns
-        whether another endpoint is up, so that the request fails over at once."""
-        now = time.monotonic()
-        with self._health_lock:
-            h = self._health[endpoint]
-            if timeout and not probe:
-                h.timeouts += 1
-            went_down = False
-            if probe:
-                h.down_for = min(self.max_probe_after, max(2 * h.down_for, self.probe_after))
-                h.down_until, h.probing = now + h.down_for, False
-            elif h.down_until is None and (not timeout or h.timeouts >= TIMEOUTS_DOWN):
-                h.down_for = self.probe_after
-                h.down_until, went_down = now + h.down_for, True
-            others_up = any(g.down_until is None for i, g in enumerate(self._health) if i != endpoint)
-            failover = others_up and h.down_until is not None
-        if went_down:
-            log.warning("endpoint %s is down; %s, probing it again in %.1f s", self.endpoints[endpoint].url,
-                        "failing over to the others" if others_up else "no other endpoint is up", self.probe_after)
-            self._wake(state, every=True)
-        return failover
-
-    def _end_probe(self, endpoint: int) -> None:
-        """A probe that ended without a verdict (cancelled): the next request may probe."""
-        with self._health_lock:
-            self._health[endpoint].probing = False
-
     # -- one request ----------------------------------------------------------------------------------------------
     async def achat(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
         requests = _as_request_list(requests)
         state = self._state()
         return list(await asyncio.gather(*(self._one(state, r) for r in requests)))
 
-    async def _one(self, state: _LoopState, request: ChatRequest) -> ChatResult:
-        key = self.cache_key(request)
+    async def _one(self, state: llm_http.LoopState, request: ChatRequest) -> ChatResult:
         if self.cache is not None:
+            key = self.cache_key(request)
             hit = self.cache.get(key)
             if hit is not None:
                 self.usage.add(request.stage, requests=1, cached=1)
@@ -757,11 +588,10 @@ class OpenAIBackend(Backend):
             task = state.in_flight[key] = asyncio.ensure_future(self._fetch(state, request, key))
             task.add_done_callback(lambda _: state.in_flight.pop(key, None))
             return await asyncio.shield(task)  # a cancelled caller must not cancel the reply others wait for
-        return await self._fetch(state, request, key)
+        return await self._fetch(state, request, None)
 
-    async def _fetch(self, state: _LoopState, request: ChatRequest, key: str) -> ChatResult:
-        import httpx
-
+    async def _fetch(self, state: llm_http.LoopState, request: ChatRequest, key: str | None) -> ChatResult:
+        fleet = self._fleet
         last_error = "no attempt made"
         # ``tries`` counts the attempts that use the retry budget; a fail-over (the endpoint died, another is up)
         # does not, so a server dying mid-run loses no request. Fail-overs are bounded all the same, in case the
@@ -773,24 +603,22 @@ class OpenAIBackend(Backend):
             retry_after = None
             failed_over = False
             payload = self._payload(request)
-            endpoint, client_index, probe = await self._acquire(state, avoid)  # held for the HTTP exchange only
+            endpoint, probe = await fleet.acquire(state, avoid)  # held for the HTTP exchange only
             base_url = self.endpoints[endpoint].url
-            url = f"{base_url}/chat/completions"
             verdict = False  # whether the probe (if this is one) ended with a verdict on the endpoint
             try:
                 try:
-                    client = state.sites[endpoint].clients[client_index]
-                    response = await client.post(url, json=payload)
-                    if (response.status_code in (400, 422) and "response_format" in payload
+                    response = await state.post(endpoint, payload)
+                    if (response.status in (400, 422) and "response_format" in payload
                             and "response_format" in response.text):
                         # The server has no JSON mode (older vLLM, some proxies): ask again without it, and stop
                         # asking for it; the prompt still says "reply in JSON" and extract_json copes.
                         log.info("%s rejects response_format; continuing without JSON mode", base_url)
                         self.json_mode_supported = False
-                        response = await client.post(url, json=self._payload(request))
+                        response = await state.post(endpoint, self._payload(request))
                 finally:
-                    self._release(state, endpoint, client_index)
-                self._alive(state, endpoint)
+                    fleet.release(state, endpoint)
+                fleet.alive(state, endpoint)
                 verdict = True
                 result = self._read(response, base_url)
                 if result is not None:
@@ -798,22 +626,22 @@ class OpenAIBackend(Backend):
                     if self._key.within(result.text):  # a server echoing the key: never cached, never returned
                         return self._failed(request, "the reply contains the API key; dropped unread (not cached, "
                                                      "not written)", counted=True)
-                    if self.cache is not None:
+                    if self.cache is not None and key is not None:
                         self.cache.put(key, result.text, result.usage)
                     return result
-                last_error = f"HTTP {response.status_code}: {_server_message(response, self._key)}"
+                last_error = f"HTTP {response.status}: {_server_message(response, self._key)}"
                 retry_after = _retry_after(response.headers.get("Retry-After"))
-            except httpx.TimeoutException:
+            except llm_http.TimedOut:
                 last_error = f"timed out after {self.timeout:g} s"
-                failed_over, verdict = self._dead(state, endpoint, probe, timeout=True), True
-            except httpx.TransportError as e:
-                last_error = f"connection error ({type(e).__name__}: {e})"
-                failed_over, verdict = self._dead(state, endpoint, probe), True
+                failed_over, verdict = fleet.dead(state, endpoint, probe, timeout=True), True
+            except llm_http.ConnectionFailed as e:
+                last_error = f"connection error ({e})"
+                failed_over, verdict = fleet.dead(state, endpoint, probe), True
             except _GiveUp as e:
                 return self._failed(request, str(e))
             finally:
                 if probe and not verdict:
-                    self._end_probe(endpoint)
+                    fleet.end_probe(endpoint)
             avoid = endpoint
             if len(self.endpoints) > 1:
                 last_error = f"{base_url}: {last_error}"
@@ -830,9 +658,9 @@ class OpenAIBackend(Backend):
             await self._sleep(delay)
         return self._failed(request, f"gave up after {tries + failovers} attempts: {last_error}")
 
-    def _read(self, response: Any, base_url: str) -> ChatResult | None:
+    def _read(self, response: llm_http.Reply, base_url: str) -> ChatResult | None:
         """The result of a reply; None when it is worth retrying (429, 5xx); raises _GiveUp when it is not."""
-        code = response.status_code
+        code = response.status
         if code == 429 or code >= 500:
             return None
         if code != 200:
@@ -861,7 +689,7 @@ class OpenAIBackend(Backend):
         return ChatResult(None, error=reason)
 
 
-def _server_message(response: Any, key: "_Secret | None" = None) -> str:
+def _server_message(response: llm_http.Reply, key: "_Secret | None" = None) -> str:
     """The server's own explanation, from OpenAI's ``{"error": {"message"}}`` shape or the raw body, with ``key``
     redacted and only then truncated to :data:`ERROR_CHARS` (truncating first would leave most of a key that
     straddles the cut)."""
