@@ -54,7 +54,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from . import llm_http
 
-__all__ = ["Backend", "backend_from_args", "ChatRequest", "ChatResult", "Endpoint", "HFBackend", "OpenAIBackend", "ProgrammaticBackend",
+__all__ = ["Backend", "ChatRequest", "ChatResult", "Endpoint", "HFBackend", "OpenAIBackend", "ProgrammaticBackend",
            "Quarantined", "TokenUsage", "backend_from_cli", "chat_json", "extract_json",
            "load_fleet", "make_backend", "parse_endpoint", "run_sync"]
 
@@ -885,16 +885,6 @@ def backend_from_cli(kind: str | None, *, model: str | None = None, base_url: st
         config.update({k: v for k, v in (("base_url", base_url), ("endpoints", list(endpoints or []) or None),
                                          ("fleet", fleet), ("concurrency", concurrency)) if v})
     return make_backend(kind, **config)
-
-
-def backend_from_args(args: Any) -> Backend | None:
-    """:func:`backend_from_cli` with the options of an ``argparse`` namespace (``backend``, ``model``, ``base_url``,
-    ``endpoint``, ``fleet``, ``concurrency``; a missing one is left to the environment), as ``funrl pool`` and
-    ``funrl dialogs`` take them."""
-    return backend_from_cli(
-        getattr(args, "backend", None), model=getattr(args, "model", None), base_url=getattr(args, "base_url", None),
-        endpoints=getattr(args, "endpoint", None), fleet=getattr(args, "fleet", None),
-        concurrency=getattr(args, "concurrency", None))
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from funrl_lib.train.egpo import egpo_advantages, entropy_trainer_class, sequence_entropy
-from funrl_lib.train.run import _leave_process_group
+from funrl_lib.train.run import leave_process_group
 
 KEYS = ("egpo/cot_entropy", "egpo/bonus", "egpo/capped_frac", "egpo/no_think_frac", "egpo/think_tokens")
 
@@ -72,7 +72,7 @@ def main() -> None:
         world = trainer.accelerator.num_processes
     (out_dir / f"rank{rank}.json").write_text(json.dumps({"world": world, "records": Probe.records}, indent=1))
     del trainer, model
-    _leave_process_group()  # as `funrl train` ends
+    leave_process_group()  # as `funrl train` ends
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ backend, and the ``funrl pool`` command."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
@@ -15,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from funrl_lib.cli import build_parser
 from funrl_lib.synth import api_pool as P
 from funrl_lib.synth.api_pool import drafts, evolution, slots
 from funrl_lib.synth.api_pool import (ApiRecord, ExecutionError, PoolError, build_pool, execute, load_pool, load_slots,
@@ -584,8 +584,7 @@ def test_speciation_parses_new_functionalities(tree):
 
 
 def test_pool_command_builds_and_prints_stats(tmp_path, capsys):
-    parser = argparse.ArgumentParser(prog="funrl")
-    P.add_pool_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser(only="pool")
     out, stats = tmp_path / "pool.jsonl", tmp_path / "stats.json"
     args = parser.parse_args(["pool", "--n", "120", "--seed", "3", "--out", str(out), "--stats", str(stats),
                               "--no-progress"])
@@ -596,7 +595,7 @@ def test_pool_command_builds_and_prints_stats(tmp_path, capsys):
     assert len(load_pool(out)) == 120 and json.loads(stats.read_text())["apis"] == 120
     bad = parser.parse_args(["pool", "--n", "5", "--out", str(tmp_path / "x.jsonl"), "--tree", str(tmp_path),
                              "--no-progress"])
-    assert P.run_pool(bad) == 2 and "no domain files" in capsys.readouterr().err
+    assert bad.func(bad) == 2 and "no domain files" in capsys.readouterr().err
 
 
 def test_a_pool_of_2000_apis_has_every_api_once_and_each_one_valid():

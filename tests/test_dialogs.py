@@ -4,7 +4,6 @@ and the LLM path votes, retries and quarantines (with a scripted backend, never 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import re
@@ -14,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from funrl_lib.calls import Call, render_calls
+from funrl_lib.cli import build_parser
+from funrl_lib.cli.synth import run_dialogs
 from funrl_lib.synth import dialogs as D
 from funrl_lib.synth.api_pool import (ApiRecord, ExecutionError, build_pool, execute, mentioned_values,
                                       validate_arguments)
@@ -510,10 +511,10 @@ def test_llm_malformed_replies_are_retried_then_quarantined(pool):
 # ---------------------------------------------------------------------------------------------------------------
 
 def _args(**kw):
-    base = dict(pool=None, n=10, seed=0, mix=None, complexity_mix=None, backend="programmatic", model=None,
-                base_url=None, concurrency=4, votes=3, out=None, stats=None, no_progress=True)
-    base.update(kw)
-    return argparse.Namespace(**base)
+    """What `funrl dialogs` parses (its defaults; 10 dialogs, no progress bar), with ``kw`` set."""
+    args = build_parser(only="dialogs").parse_args(["dialogs", "--pool", "-", "--out", "-"])
+    vars(args).update({"n": 10, "concurrency": 4, "no_progress": True, **kw})
+    return args
 
 
 def test_cli_skips_a_bad_pool_line_and_reports_it(pool, tmp_path, capsys):
@@ -525,7 +526,7 @@ def test_cli_skips_a_bad_pool_line_and_reports_it(pool, tmp_path, capsys):
     lines[5] = json.dumps(bad)
     pf.write_text("\n".join(lines) + "\n")
     out, stats = tmp_path / "d.jsonl", tmp_path / "stats.json"
-    assert D.run_dialogs(_args(pool=str(pf), out=str(out), stats=str(stats))) == 0
+    assert run_dialogs(_args(pool=str(pf), out=str(out), stats=str(stats))) == 0
     err = capsys.readouterr().err
     assert f"{pf}:4:" in err and f"{pf}:6:" in err and "'tool'" in err
     assert len(out.read_bytes().splitlines()) == 10 and json.loads(stats.read_text())["n"] == 10
@@ -534,12 +535,11 @@ def test_cli_skips_a_bad_pool_line_and_reports_it(pool, tmp_path, capsys):
 def test_cli_bad_mix_and_parser(pool, tmp_path, capsys):
     pf = tmp_path / "pool.jsonl"
     pf.write_text("".join(json.dumps(a.to_dict()) + "\n" for a in pool[:20]))
-    assert D.run_dialogs(_args(pool=str(pf), out=str(tmp_path / "x.jsonl"), mix="single=.5,bogus=.5")) == 2
+    assert run_dialogs(_args(pool=str(pf), out=str(tmp_path / "x.jsonl"), mix="single=.5,bogus=.5")) == 2
     assert "'bogus=.5'" in capsys.readouterr().err
-    parser = argparse.ArgumentParser()
-    D.add_dialogs_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser(only="dialogs")
     ns = parser.parse_args(["dialogs", "--pool", str(pf), "--out", str(tmp_path / "y.jsonl"), "--n", "12",
                             "--mix", "single=1", "--complexity-mix", "easy=1", "--no-progress"])
-    assert ns.handler(ns) == 0
+    assert ns.func(ns) == 0
     out = capsys.readouterr().out
     assert "dialogs: 12" in out and "single 12" in out

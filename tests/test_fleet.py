@@ -10,7 +10,6 @@ on timing.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from funrl_lib.cli import build_parser
 from funrl_lib.synth import dialogs as D
 from funrl_lib.synth.api_pool import build_pool
 from funrl_lib.synth.backends import (ChatRequest, Endpoint, OpenAIBackend, backend_from_cli, load_fleet,
@@ -231,8 +231,7 @@ def test_dialogs_cli_concurrency_reaches_the_backend(tmp_path, servers):
             server.hold(32 if servers == 1 else 16)
         where = (["--base-url", fleet[0].base_url] if servers == 1 else
                  [arg for s in fleet for arg in ("--endpoint", f"{s.base_url},concurrency=16")])
-        parser = argparse.ArgumentParser()
-        D.add_dialogs_parser(parser.add_subparsers())
+        parser = build_parser(only="dialogs")
         args = parser.parse_args(["dialogs", "--pool", str(pool_file), "--n", "40", "--mix", "single=1,parallel=1",
                                   "--backend", "openai", "--model", "loopback", *where, "--concurrency", "32",
                                   "--out", str(tmp_path / "d.jsonl"), "--no-progress"])

@@ -5,7 +5,6 @@ and resumes byte-identically."""
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import math
@@ -13,6 +12,8 @@ import math
 import pytest
 
 from funrl_lib.calls import Call
+from funrl_lib.cli import build_parser
+from funrl_lib.cli.synth import run_dialogs
 from funrl_lib.synth import dialogs as D
 from funrl_lib.synth.api_pool import build_pool
 from funrl_lib.synth.dialogs.model_guided import ModelGuide, loss_band, quantile
@@ -154,11 +155,11 @@ def test_default_path_is_unchanged(pool, tiny_chatml):
 
 
 def _args(**kw):
-    base = dict(pool=None, n=10, seed=0, mix=None, complexity_mix=None, backend="programmatic", model=None,
-                base_url=None, concurrency=4, votes=3, out=None, stats=None, no_progress=True, complexity_model=None,
-                calibration=4, max_resamples=2, loss_batch=8, complexity_dtype="auto")
-    base.update(kw)
-    return argparse.Namespace(**base)
+    """What `funrl dialogs` parses (its defaults; 10 dialogs, small calibration), with ``kw`` set."""
+    args = build_parser(only="dialogs").parse_args(["dialogs", "--pool", "-", "--out", "-"])
+    vars(args).update({"n": 10, "concurrency": 4, "no_progress": True, "calibration": 4, "max_resamples": 2,
+                       "loss_batch": 8, **kw})
+    return args
 
 
 def test_cli_records_losses_and_resumes_byte_identically(pool, tiny_chatml, tmp_path, capsys):
@@ -170,7 +171,7 @@ def test_cli_records_losses_and_resumes_byte_identically(pool, tiny_chatml, tmp_
     out, stats = tmp_path / "d.jsonl", tmp_path / "stats.json"
     kw = dict(pool=str(pf), n=40, out=str(out), stats=str(stats), complexity_model=str(model_dir),
               complexity_mix="easy=1,hard=1")
-    assert D.run_dialogs(_args(**kw)) == 0
+    assert run_dialogs(_args(**kw)) == 0
     printed = capsys.readouterr()
     assert "complexity model: scored" in printed.out and "calibrating" in printed.err
     rows = [json.loads(x) for x in out.read_bytes().splitlines()]
@@ -184,15 +185,15 @@ def test_cli_records_losses_and_resumes_byte_identically(pool, tiny_chatml, tmp_
     # killed in the second chunk: the chunk is steered again whole and the file ends as before
     data = out.read_bytes()
     out.write_bytes(b"".join(data.splitlines(keepends=True)[:35]))
-    assert D.run_dialogs(_args(**kw)) == 0
+    assert run_dialogs(_args(**kw)) == 0
     assert out.read_bytes() == data
     # another scoring model's edges are refused rather than mixed in
     torch.manual_seed(1)
     other = type(tiny_chatml.model)(tiny_chatml.model.config)
     other.save_pretrained(model_dir)
     out.write_bytes(data[: len(data) // 2])
-    assert D.run_dialogs(_args(**kw)) == 2 and "loss edges" in capsys.readouterr().err
+    assert run_dialogs(_args(**kw)) == 2 and "loss edges" in capsys.readouterr().err
     # only with the programmatic agents
-    assert D.run_dialogs(_args(**dict(kw, backend="openai", model="m", base_url="http://127.0.0.1:9",
+    assert run_dialogs(_args(**dict(kw, backend="openai", model="m", base_url="http://127.0.0.1:9",
                                       out=str(tmp_path / "e.jsonl")))) == 2
     assert "programmatic agents only" in capsys.readouterr().err

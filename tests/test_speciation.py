@@ -6,7 +6,6 @@ transformers model for ``--backend hf``."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from funrl_lib.backends import Backend, ChatResult
+from funrl_lib.cli import build_parser
 from funrl_lib.synth import api_pool as P
 from funrl_lib.synth.api_pool import SpeciationConfig, grow_tree, load_pool, load_tree, parse_leaf, tree_path
 from funrl_lib.synth.api_pool.speciation import MAX_REPLY_CHARS
@@ -188,8 +188,7 @@ def test_speciation_needs_an_llm_and_is_off_by_default(tmp_path, capsys):
     assert grow_tree(tree, None, SpeciationConfig()) == (tree, {"steps": 0})
     with pytest.raises(P.PoolError, match="needs an LLM backend"):
         grow_tree(tree, None, SpeciationConfig(domains=1))
-    parser = argparse.ArgumentParser(prog="funrl")
-    P.add_pool_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser(only="pool")
     args = parser.parse_args(["pool", "--n", "3", "--out", str(tmp_path / "p.jsonl"), "--speciate-domains", "2",
                               "--no-progress"])
     assert args.func(args) == 2 and "needs an LLM backend" in capsys.readouterr().err
@@ -228,8 +227,7 @@ def pool_respond(received):
 
 
 def test_pool_command_speciates_through_an_openai_server(tmp_path, capsys):
-    parser = argparse.ArgumentParser(prog="funrl")
-    P.add_pool_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser(only="pool")
     out = tmp_path / "pool.jsonl"
     with LoopbackServer() as server:
         server.respond = pool_respond
@@ -304,8 +302,7 @@ def test_pool_command_with_a_tiny_hf_model_counts_and_skips_junk(tmp_path, tiny_
     model_dir = tmp_path / "tiny"
     tiny_chatml.tokenizer.save_pretrained(model_dir)
     tiny_chatml.model.save_pretrained(model_dir)
-    parser = argparse.ArgumentParser(prog="funrl")
-    P.add_pool_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser(only="pool")
     out = tmp_path / "pool.jsonl"
     argv = ["pool", "--backend", "hf", "--model", str(model_dir), "--n", "0", "--speciate-domains", "1",
             "--speciate-width", "1", "--speciate-max-tokens", "24", "--out", str(out), "--no-progress"]

@@ -98,6 +98,13 @@ def test_every_command_and_subcommand_has_a_help_description():
         assert text, f"funrl {' '.join(path)} has no line in its parent's --help"
 
 
+def test_every_command_binds_its_handler():
+    """main runs ``args.func``: each command (each ``bfcl`` subcommand) binds its handler with set_defaults."""
+    for path, sub, _ in _subcommands(build_parser()):
+        if not any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
+            assert callable(sub.get_default("func")), f"funrl {' '.join(path)} binds no handler"
+
+
 def test_the_short_listing_matches_the_commands_own_help():
     full = {p[0]: text for p, _, text in _subcommands(build_parser()) if len(p) == 1}
     assert full == COMMAND_HELP

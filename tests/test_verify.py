@@ -1,7 +1,6 @@
 """Dual-layer verification: every rule on a clean ToolACE-format fixture and on one corruption of its own kind, the
 LLM judge path with a scripted backend, FunRL's filter, and the CLI end to end (mixed inputs, resume)."""
 
-import argparse
 import asyncio
 import copy
 import json
@@ -13,12 +12,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from funrl_lib.calls import Call
+from funrl_lib.cli import build_parser
+from funrl_lib.cli.samples import run_verify
 from funrl_lib.synth.api_pool import ExecutionError
 from funrl_lib.synth.backends import Backend, ChatResult
 from funrl_lib.synth.io import InputError
 from funrl_lib.synth.sample import Message, Sample, sample_from
 from funrl_lib.synth.verify import (FUNRL_PROMPTS, JUDGE_PROMPTS, RULES, TOOLACE_REFERENCE, SampleVerdict,
-                                    VerifyContext, add_verify_parser, averify, funrl_filter, run_verify, verify_file,
+                                    VerifyContext, averify, funrl_filter, verify_file,
                                     verify_sample)
 from funrl_lib.tools import ToolDef
 
@@ -904,8 +905,7 @@ def mixed_records():
 
 
 def cli(tmp_path, input_path, *extra):
-    parser = argparse.ArgumentParser(prog="funrl")
-    add_verify_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser(only="verify")
     out = {k: tmp_path / f"{k}.{'json' if k == 'report' else 'jsonl'}" for k in ("kept", "rejected", "report")}
     args = parser.parse_args(["verify", "--in", str(input_path), "--out", str(out["kept"]), "--rejected",
                               str(out["rejected"]), "--report", str(out["report"]), "--no-progress", *extra])

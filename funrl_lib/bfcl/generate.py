@@ -80,7 +80,6 @@ Model output is data: it is written, never evaluated or executed.
 from __future__ import annotations
 
 import abc
-import argparse
 import importlib
 import json
 import os
@@ -106,9 +105,8 @@ from .score import FC_SUFFIX, is_fc_model_name
 
 __all__ = ["BACKENDS", "ERROR_PREFIX", "GROUPS", "MULTI_TURN_CATEGORIES", "PROMPTS", "Chat", "GenerateError",
            "Generator", "HFGenerator", "InferenceError", "OpenAIGenerator", "Prompt", "Reply", "VLLMGenerator",
-           "add_generate_parser", "build_messages", "default_model_name", "fc_model_name", "generate", "make_chat",
-           "make_generator", "openai_tools", "prepare_result_file", "resolve_categories", "result_path", "run_cli",
-           "select_ids"]
+           "build_messages", "default_model_name", "fc_model_name", "generate", "make_chat", "make_generator",
+           "openai_tools", "prepare_result_file", "resolve_categories", "result_path", "select_ids"]
 
 PROMPTS = ("bfcl", "funrl", "fc")
 BACKENDS = ("hf", "vllm", "openai")
@@ -838,74 +836,3 @@ def generate(model: Any, *, categories: str | Sequence[str], out: str | os.PathL
             bar.close()
         _sort_file(path, list(entries[category]))
     return report
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Command line
-
-
-def add_generate_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """``funrl bfcl generate``'s options (``--data-dir`` is added by the caller, shared with the other commands)."""
-    p = subparsers.add_parser("generate", help="run a model on BFCL questions; result files in BFCL's layout",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="model directory, LoRA adapter directory, hub id, or the served "
-                                                  "model name (--backend openai)")
-    p.add_argument("--backend", default="hf", choices=BACKENDS, help="hf (transformers), vllm, or openai (an "
-                                                                     "OpenAI-compatible chat server); default hf")
-    p.add_argument("--categories", required=True,
-                   help="comma-separated categories or groups (single_turn, all_single_turn, non_live, non_python, "
-                        "live, multi_turn, memory, web_search, agentic, all), e.g. simple_python,live_simple")
-    p.add_argument("--limit", type=int, help="at most N entries per category (default: all)")
-    p.add_argument("--stratified", action="store_true",
-                   help="with --limit: N entries spread over each category (seeded by --seed), not the first N")
-    p.add_argument("--seed", type=int, default=0, help="for --stratified and for sampling (default 0)")
-    p.add_argument("--prompt", default="bfcl", choices=PROMPTS,
-                   help="bfcl: BFCL's prompting mode (default); funrl: the FunRL think prompt; fc: the chat "
-                        "template's own tools= format (raw text stored; the result folder gets BFCL's -FC suffix, "
-                        "so funrl bfcl evaluate decodes it FC style)")
-    p.add_argument("--batch-size", type=int, help="entries per batch (default: hf 8, vllm 256, openai 32); results "
-                                                  "are flushed after each batch")
-    p.add_argument("--max-new-tokens", type=int, default=1024, help="default 1024")
-    p.add_argument("--temperature", type=float, default=0.001,
-                   help="default 0.001 (BFCL's); hf and vllm decode greedily at <= 0.01")
-    p.add_argument("--model-name", help="result folder name (default: the model directory's name, or the hub id "
-                                        "with / as _); with --prompt fc, -FC is appended if missing; a name ending in "
-                                        "-FC is refused with the other prompts")
-    p.add_argument("--out", required=True, help="results folder: OUT/<model_name>/<group>/BFCL_v4_<cat>_result.json")
-    p.add_argument("--strip-think", action=argparse.BooleanOptionalAction, default=None,
-                   help="store the answer after a leading <think>...</think> in result (raw text in result_raw); "
-                        "default: on for --prompt funrl, off otherwise")
-    p.add_argument("--base-url", help="--backend openai: e.g. http://localhost:8000/v1 (default: "
-                                      "FUNRL_OPENAI_BASE_URL or OPENAI_BASE_URL); the key comes from OPENAI_API_KEY")
-    p.add_argument("--concurrency", type=int, default=8, help="--backend openai: requests in flight (default 8)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"],
-                   help="hf/vllm weights dtype (default auto: the checkpoint's)")
-    p.add_argument("--embedding-model", metavar="PATH",
-                   help="memory_vector: a local sentence-transformers model folder, used in place of the "
-                        "all-MiniLM-L6-v2 that BFCL's vector memory loads by name (needs sentence-transformers and "
-                        "faiss-cpu); without it memory_vector is not generated (said, not scored as 0)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    try:
-        report = generate(args.model, categories=args.categories, out=args.out, backend=args.backend,
-                          prompt=args.prompt, limit=args.limit, stratified=args.stratified, seed=args.seed,
-                          batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                          temperature=args.temperature, model_name=args.model_name, data_dir=args.data_dir,
-                          strip_think=args.strip_think, base_url=args.base_url, concurrency=args.concurrency,
-                          dtype=args.dtype, progress=not args.no_progress, embedding_model=args.embedding_model)
-    except GenerateError as e:
-        print(f"funrl: error: {e}", file=sys.stderr)
-        return 2
-    failed = 0
-    for category, s in report["categories"].items():
-        failed += s["failed"]
-        extra = f", {s['failed']} failed (re-run to retry)" if s["failed"] else ""
-        print(f"{category:<24} {s['requested']:5d} requested, {s['already_done']} already done, "
-              f"{s['generated']} generated{extra}  {s['path']}")
-    for category, reason in report["not_generated"].items():
-        print(f"{category:<24} NOT GENERATED: {reason}")
-    print(f"config: {report['config']}")
-    return 1 if failed else 0

@@ -36,7 +36,8 @@ from .data import prepare_rows, rows_dataset
 from .logs import read_log
 from .models import Policy, cpu_threads, load_policy, use_cpu
 
-__all__ = ["jsonl_logger", "last_checkpoint", "read_log", "run_sft", "run_train", "stage_dir"]
+__all__ = ["jsonl_logger", "last_checkpoint", "leave_process_group", "read_log", "run_sft", "run_train",
+           "stage_dir"]
 
 
 def stage_dir(cfg: Config, stage: str) -> Path:
@@ -240,54 +241,7 @@ def run_train(cfg: Config, *, force: bool = False, callbacks: list | None = None
                                          "egpo": asdict(cfg.egpo)})
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------------------------------
-
-def add_train_parsers(sub: Any) -> None:
-    for name, text in (("sft", "SFT warm start (TRL SFTTrainer) from a config"),
-                       ("train", "GRPO / EGPO (entropy-guided advantage) from a config")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--config", help="YAML recipe (configs/*.yaml); omitted: all defaults (the tiny model)")
-        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config field, e.g. --set grpo.max_steps=4 (repeatable)")
-        p.add_argument("--output-dir", help="run directory (default: the config's output_dir or outputs/runs/NAME)")
-        p.add_argument("--force", action="store_true", help="redo a finished stage (its directory is deleted)")
-        if name == "train":
-            p.add_argument("--mode", choices=["grpo", "egpo"], help="advantage mode (default: the config's "
-                                                                    "egpo.advantage_mode)")
-    p = sub.add_parser("plot", help="training curves of a run (GRPO and EGPO overlaid when both exist)")
-    p.add_argument("run_dir", help="a run directory (with sft/, grpo/ and/or egpo/ inside)")
-    p.add_argument("--out", help="PNG to write (default: RUN_DIR/training.png)")
-
-
-def run_cli(args: Any) -> int:
-    from .config import load_config
-    if args.command == "plot":
-        from .plots import plot_training
-        out = args.out or str(Path(args.run_dir) / "training.png")
-        plot_training(args.run_dir, out)
-        print(f"wrote {out}")
-        return 0
-    overrides = list(args.overrides)
-    if args.output_dir:
-        overrides.append(f"output_dir={args.output_dir}")
-    if getattr(args, "mode", None):
-        overrides.append(f"egpo.advantage_mode={args.mode}")
-    cfg = load_config(args.config, overrides)
-    try:
-        final = run_sft(cfg, force=args.force) if args.command == "sft" else run_train(cfg, force=args.force)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        if os.environ.get("FUNRL_DEBUG"):
-            raise
-        print(f"funrl {args.command}: error: {e} (FUNRL_DEBUG=1 shows the traceback)", file=sys.stderr)
-        return 2
-    _leave_process_group()
-    print(f"done: {final}")
-    return 0
-
-
-def _leave_process_group() -> None:
+def leave_process_group() -> None:
     """End a multi-process run cleanly: without this, gloo (CPU) aborts every process at exit. The barrier and the
     pause first let gloo's worker threads finish with the last collectives (they need the interpreter lock to free
     them, and destroying the group holds it while it waits for those threads: a deadlock, 1 run in 5 here)."""

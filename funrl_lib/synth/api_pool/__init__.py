@@ -24,14 +24,16 @@ The rooms, lowest first (each imports only the ones above it):
 * :mod:`.pattern_values`: values generated from regular expressions;
 * :mod:`.slots`, :mod:`.slot_file`: the slot vocabulary and its file;
 * :mod:`.tree`: the API context tree (speciation's data, adaptation's subtree sampling);
-* :mod:`.records`: :class:`ApiRecord`, signatures, :func:`load_pool`;
+* :mod:`.records`: :class:`ApiRecord`, signatures, :func:`load_pool`, :func:`load_pool_lenient`;
 * :mod:`.drafts`, :mod:`.evolution`, :mod:`.adaptation`: an API's first definition, the diversity indicators, the
   per-API plan and the build state;
 * :mod:`.llm`, :mod:`.speciation`, :mod:`.build`: the LLM path (prompts, evolution; the LLM growing the tree) and
   :func:`build_pool`;
 * :mod:`.checks`, :mod:`.sampling`, :mod:`.phrasing`, :mod:`.execution`: calls against the pool (validation, argument
   sampling, user requests, deterministic execution);
-* :mod:`.stats`, :mod:`.cli`: :func:`pool_stats` and ``funrl pool``.
+* :mod:`.stats`: :func:`pool_stats`.
+
+``funrl pool`` is :mod:`funrl_lib.cli.synth`.
 """
 
 from __future__ import annotations
@@ -39,13 +41,12 @@ from __future__ import annotations
 from .base import MAX_LIST_SIZE, MAX_SCHEMA_DEPTH, SLOTS_FILE, TREE_DIR, ExecutionError, PoolError
 from .build import build_pool
 from .checks import result_issues, validate_arguments
-from .cli import add_pool_parser, run_pool
 from .evolution import EVOLUTION_KINDS
 from .execution import execute, execute_again
 from .llm import PROMPTS
 from .pattern_values import MAX_PATTERN_LENGTH, gen_from_pattern
 from .phrasing import mentioned_values, phrase_request
-from .records import ApiRecord, load_pool, signature
+from .records import ApiRecord, load_pool, load_pool_lenient, signature
 from .sampling import sample_arguments
 from .slot_file import load_slots
 from .slots import SlotSpec, SlotVocabulary
@@ -54,9 +55,8 @@ from .stats import pool_stats
 from .tree import ApiTree, Domain, Leaf, ReturnField, load_tree, parse_leaf
 
 __all__ = [
-    "ApiRecord", "ApiTree", "Domain", "ExecutionError", "Leaf", "PROMPTS", "PoolError", "SlotSpec",
-    "SlotVocabulary", "SpeciationConfig", "TREE_DIR", "add_pool_parser", "build_pool", "execute", "execute_again",
-    "grow_tree", "load_pool", "load_slots", "load_tree", "mentioned_values", "parse_leaf", "phrase_request",
-    "pool_stats", "result_issues", "run_pool", "sample_arguments", "signature", "speciate", "tree_path",
-    "validate_arguments",
+    "ApiRecord", "ApiTree", "Domain", "ExecutionError", "Leaf", "PROMPTS", "PoolError", "SlotSpec", "SlotVocabulary",
+    "SpeciationConfig", "TREE_DIR", "build_pool", "execute", "execute_again", "grow_tree", "load_pool",
+    "load_pool_lenient", "load_slots", "load_tree", "mentioned_values", "parse_leaf", "phrase_request", "pool_stats",
+    "result_issues", "sample_arguments", "signature", "speciate", "tree_path", "validate_arguments",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from ...patterns import PatternError, pattern_search
 from ...tools import kind_of_spelling
@@ -115,27 +115,36 @@ def _check(value: Any, node: dict, where: str, problems: list[str]) -> None:
     elif kind == "object":
         props = node.get("properties")
         if isinstance(props, dict) and props:
-            for r in node.get("required") or []:
-                if r not in value:
-                    problems.append(f"{where}: missing required field {r!r}")
-            for k, v in value.items():
-                if k not in props:
-                    problems.append(f"{where}: unknown field {k!r} (expected one of: {', '.join(props)})")
-                elif isinstance(props[k], dict):
-                    _check(v, props[k], f"{where}.{k}", problems)
+            _check_fields(value, props, node.get("required") or [], problems,
+                          missing=f"{where}: missing required field", unknown=f"{where}: unknown field",
+                          expected=True, inner=lambda k: f"{where}.{k}")
+
+
+def _check_fields(value: dict, props: dict, required: Iterable[str], problems: list[str], *, missing: str,
+                  unknown: str, expected: bool, inner: Callable[[str], str]) -> None:
+    """Append to ``problems`` each required key ``value`` lacks (``"<missing> 'key'"``), each key ``props`` does not
+    declare (``"<unknown> 'key'"``, listing the declared ones when ``expected``), and each way a declared field breaks
+    its schema (the field named ``inner(key)``): the checks of a dict's fields, of a call's arguments and of a tool's
+    result."""
+    for r in required:
+        if r not in value:
+            problems.append(f"{missing} {r!r}")
+    for k, v in value.items():
+        if k not in props:
+            listed = f" (expected one of: {', '.join(props) or 'none'})" if expected else ""
+            problems.append(f"{unknown} {k!r}{listed}")
+        elif isinstance(props[k], dict):
+            _check(v, props[k], inner(k), problems)
 
 
 def _argument_problems(api: ApiRecord, arguments: Any) -> list[str]:
     if not isinstance(arguments, dict):
         return [f"arguments must be an object, got {_type_word(arguments)}"]
     params = api.tool_dict().get("parameters") or {}
-    props = params.get("properties") or {}
-    problems = [f"missing required parameter {r!r}" for r in params.get("required") or [] if r not in arguments]
-    for k, v in arguments.items():
-        if k not in props:
-            problems.append(f"unknown parameter {k!r} (expected one of: {', '.join(props) or 'none'})")
-        else:
-            _check(v, props[k], f"parameter {k!r}", problems)
+    problems: list[str] = []
+    _check_fields(arguments, params.get("properties") or {}, params.get("required") or [], problems,
+                  missing="missing required parameter", unknown="unknown parameter", expected=True,
+                  inner=lambda k: f"parameter {k!r}")
     return problems
 
 
@@ -151,16 +160,10 @@ def validate_arguments(api: ApiRecord, arguments: Any) -> None:
 def result_issues(api: ApiRecord, result: Any) -> list[str]:
     """Problems of a tool result against ``api.returns`` (for the tool-response check of verification): wrong
     types, values outside enums/ranges, missing or unknown fields are reported; an empty list means it conforms."""
-    problems: list[str] = []
-    props = api.returns.get("properties") or {}
     if not isinstance(result, dict):
         return [f"result: expected dict, got {_type_word(result)}"]
-    for k in props:
-        if k not in result:
-            problems.append(f"result: missing field {k!r}")
-    for k, v in result.items():
-        if k not in props:
-            problems.append(f"result: unknown field {k!r}")
-        else:
-            _check(v, props[k], f"result.{k}", problems)
+    problems: list[str] = []
+    props = api.returns.get("properties") or {}
+    _check_fields(result, props, props, problems, missing="result: missing field", unknown="result: unknown field",
+                  expected=False, inner=lambda k: f"result.{k}")
     return problems

@@ -1,5 +1,6 @@
 """Pool records and pool files (ToolACE §2.1: the API pool that tool self-evolution synthesis fills):
-:class:`ApiRecord`, its checked reading back, the dedup signature, and :func:`load_pool`.
+:class:`ApiRecord`, its checked reading back, the dedup signature, :func:`load_pool` and
+:func:`load_pool_lenient`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...io import InputError, read_records
+from ...io import InputError, Quarantine, read_records
 from ...tools import ToolDef, validate_tool
 from .base import MAX_LIST_SIZE, MAX_SCHEMA_DEPTH, PoolError, _shown, _size_pair
 
@@ -150,15 +151,54 @@ def _norm_name(name: str) -> str:
     return re.sub(r"[\s_.\-:/]+", "", name).lower()
 
 
+def _where(path: str | Path, rec: Any) -> str:
+    """``FILE:LINE`` of a record read from a JSONL file, ``FILE[INDEX]`` of one from a JSON array."""
+    return f"{path}:{rec.line}" if rec.line is not None else f"{path}[{rec.index}]"
+
+
 def load_pool(path: str | Path) -> list[ApiRecord]:
     """APIs of a pool file (JSONL or a JSON array); :class:`PoolError` names ``file:line`` and the field."""
     out = []
     try:
         for rec in read_records(path):
-            where = f"{path}:{rec.line}" if rec.line is not None else f"{path}[{rec.index}]"
+            where = _where(path, rec)
             if rec.error is not None:
                 raise PoolError(str(rec.error))
             out.append(ApiRecord.from_dict(rec.value, where=where))
     except InputError as e:
         raise PoolError(str(e)) from None
     return out
+
+
+def load_pool_lenient(path: str | Path, quarantine: Quarantine | None = None) -> tuple[list[ApiRecord], list[str]]:
+    """Pool records of a file, skipping bad ones: ``(records, errors)`` with each error as ``FILE:LINE: reason``
+    (a line that is not JSON or not UTF-8, a record failing :meth:`ApiRecord.from_dict`, sizes beyond its bounds
+    included, a repeated id). Skipping is safe where each use needs only the records it takes (a dialog). Each
+    skipped line also goes to ``quarantine`` when given. A file that cannot be read at all raises
+    :class:`~funrl_lib.io.InputError`."""
+    records: list[ApiRecord] = []
+    errors: list[str] = []
+    first_line: dict[str, Any] = {}
+
+    def skip(rec: Any, where: str, message: str) -> None:
+        errors.append(message)
+        if quarantine is not None:
+            own = message[len(where) + 2:] if message.startswith(f"{where}: ") else message
+            quarantine.add_record(rec, path, error=own)
+
+    for rec in read_records(path):
+        where = _where(path, rec)
+        if rec.error is not None:
+            skip(rec, where, str(rec.error))
+            continue
+        try:
+            api = ApiRecord.from_dict(rec.value, where=where)
+        except (PoolError, ValueError) as e:
+            skip(rec, where, str(e))
+            continue
+        if api.id in first_line:
+            skip(rec, where, f"{where}: duplicate id {api.id!r} (first at line {first_line[api.id]}); skipped")
+            continue
+        first_line[api.id] = rec.line if rec.line is not None else rec.index
+        records.append(api)
+    return records, errors

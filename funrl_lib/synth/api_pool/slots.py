@@ -241,22 +241,10 @@ class SlotVocabulary:
                                     generate=base.generate, phrase=f"with {label} {{value}}",
                                     group=base.group or "filters", label=label, source="rule")
                 return None
-        if re.fullmatch(r"(.+_)?(price|amount|cost|fee|budget|balance|salary|revenue|payment|deposit|income|expenses|"
-                        r"premium|payout|equity|savings)", name):
-            return mk("float", f"The {label} in the account currency.", range=(1.0, 2500.0),
-                      phrase=f"with {label} {{value}}", group="price")
-        if re.fullmatch(r"(.+_)?(percent|percentage|pct|ratio|share)", name):
-            return mk("float", f"The {label} (0-100).", range=(0.0, 100.0), phrase=f"with {label} {{value}}")
-        if re.fullmatch(r"(.+_)?(rating|stars)", name):
-            return mk("float", f"The {label} (1-5).", range=(1.0, 5.0), phrase=f"with {label} {{value}}")
-        if re.fullmatch(r"(.+_)?score", name):
-            return mk("float", f"The {label} (0-100).", range=(0.0, 100.0), phrase=f"with {label} {{value}}")
-        if re.fullmatch(r"(.+_)?(minutes|hours|days|seconds|weeks|months|nights|years)|duration(_.+)?", name):
-            return mk("integer", f"The {label}.", range=(1, 90), phrase=f"for {{value}} {label.split()[-1]}")
-        if re.fullmatch(r"(.+_)?(miles|meters|distance|radius|elevation|altitude)", name):
-            return mk("float", f"The {label}.", range=(0.5, 50.0), phrase=f"with {label} {{value}}")
-        if re.fullmatch(r"(.+_)?(weight|lbs|volume)", name):
-            return mk("float", f"The {label}.", range=(0.1, 80.0), phrase=f"with {label} {{value}}")
+        for pattern, kind, description, bounds, phrase, group in _QUANTITIES:
+            if re.fullmatch(pattern, name):
+                return mk(kind, description.format(label=label), range=bounds,
+                          phrase=phrase.format(label=label, unit=label.split()[-1]), group=group)
         if re.fullmatch(r"(.+_)?email", name):
             base = self.explicit.get("email")
             return mk("string", f"The {label}.", values=base.values if base else (),
@@ -323,6 +311,20 @@ class SlotVocabulary:
 
 
 _DATE_RANGE = (_dt.date(2025, 1, 1).toordinal(), _dt.date(2026, 12, 31).toordinal())
+# Quantities named by their last word, the first match wins: (name pattern, type, description, range, phrase, group);
+# "{label}" is the name in words, "{unit}" its last word.
+_WITH = "with {label} {{value}}"
+_QUANTITIES = (
+    (r"(.+_)?(price|amount|cost|fee|budget|balance|salary|revenue|payment|deposit|income|expenses|premium|payout|"
+     r"equity|savings)", "float", "The {label} in the account currency.", (1.0, 2500.0), _WITH, "price"),
+    (r"(.+_)?(percent|percentage|pct|ratio|share)", "float", "The {label} (0-100).", (0.0, 100.0), _WITH, None),
+    (r"(.+_)?(rating|stars)", "float", "The {label} (1-5).", (1.0, 5.0), _WITH, None),
+    (r"(.+_)?score", "float", "The {label} (0-100).", (0.0, 100.0), _WITH, None),
+    (r"(.+_)?(minutes|hours|days|seconds|weeks|months|nights|years)|duration(_.+)?", "integer", "The {label}.",
+     (1, 90), "for {{value}} {unit}", None),
+    (r"(.+_)?(miles|meters|distance|radius|elevation|altitude)", "float", "The {label}.", (0.5, 50.0), _WITH, None),
+    (r"(.+_)?(weight|lbs|volume)", "float", "The {label}.", (0.1, 80.0), _WITH, None),
+)
 # Measures named by their unit suffix: (type, low, high, unit words).
 _UNITS = {"mm": ("float", 0.0, 250.0, "millimetres"), "cm": ("float", 1.0, 250.0, "centimetres"),
           "m2": ("float", 10.0, 2000.0, "square metres"), "km2": ("float", 0.5, 5000.0, "square kilometres"),

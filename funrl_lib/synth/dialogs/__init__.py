@@ -89,13 +89,13 @@ The package, one module per part of the method:
 :mod:`.resume`         resumable JSONL output
 :mod:`.run`            :func:`generate_dialogs`, :func:`iter_dialogs`, :func:`agenerate_dialogs`
 :mod:`.stats`          :class:`DialogStats`, :func:`dialog_stats`, :func:`format_stats`
-:mod:`.cli`            ``funrl dialogs``
 ====================== ==============================================================================================
+
+``funrl dialogs`` is :mod:`funrl_lib.cli.synth`.
 """
 
 from __future__ import annotations
 
-from .cli import add_dialogs_parser, load_pool_lenient, run_dialogs
 from .complexity import (BAND_RANGES, BANDS, DEFAULT_COMPLEXITY_MIX, MAX_ATTEMPTS, band_of, complexity,
                          complexity_parts, model_loss)
 from .llm_prompts import DIALOG_PROMPTS
@@ -115,7 +115,6 @@ from .text import STYLES, _render  # noqa: F401
 
 __all__ = [
     "BANDS", "BAND_RANGES", "DEFAULT_COMPLEXITY_MIX", "DEFAULT_MIX", "DIALOG_PROMPTS", "MAX_ATTEMPTS",
-    "DialogStats", "ModelGuide", "add_dialogs_parser", "agenerate_dialogs", "allocate", "band_of", "complexity",
-    "complexity_parts", "dialog_stats", "format_stats", "generate_dialogs", "iter_dialogs", "load_pool_lenient",
-    "model_loss", "parse_mix", "run_dialogs", "structure_problem",
+    "DialogStats", "ModelGuide", "agenerate_dialogs", "allocate", "band_of", "complexity", "complexity_parts",
+    "dialog_stats", "format_stats", "generate_dialogs", "iter_dialogs", "model_loss", "parse_mix", "structure_problem",
 ]

@@ -47,7 +47,8 @@ Layout (one module per part, this package re-exports the public names):
   :mod:`.words`), :mod:`.answers` (the values of final answers), :mod:`.judges` (LLM judges); :mod:`.verdicts` runs
   both layers on a sample.
 * :mod:`.funrl`: FunRL's two-stage filter; :mod:`.report`: counts and pass rates; :mod:`.runner`:
-  :func:`verify_file` (streaming, resumable, quarantining unreadable records) and the ``funrl verify`` command.
+  :func:`verify_file` (streaming, resumable, quarantining unreadable records); ``funrl verify`` is
+  :mod:`funrl_lib.cli.samples`.
 """
 
 # The rule modules register their rules in RULES as they are imported: this order is RULES' order (the order of
@@ -64,10 +65,9 @@ from .judges import JUDGE_PROMPTS, render_for_judge
 from .verdicts import SampleVerdict, averify, verify_sample
 from .funrl import FUNRL_PROMPTS, FilterOutcome, afunrl_filter, funrl_filter
 from .report import Report
-from .runner import add_verify_parser, run_verify, verify_file
+from .runner import verify_file
 
 __all__ = [
     "FUNRL_PROMPTS", "FilterOutcome", "JUDGE_PROMPTS", "LAYERS", "RULES", "Report", "Rule", "TOOLACE_REFERENCE",
-    "SampleVerdict", "VerifyContext", "add_verify_parser", "afunrl_filter", "averify", "funrl_filter", "run_verify",
-    "verify_file", "verify_sample",
+    "SampleVerdict", "VerifyContext", "afunrl_filter", "averify", "funrl_filter", "verify_file", "verify_sample",
 ]

@@ -1,14 +1,12 @@
 """Verifying a file (ToolACE §2.3 dual-layer verification, optionally FunRL's data filter, arXiv 2508.05118v4 §5.1),
 streamed one record at a time: kept and rejected lines appended and flushed as each sample is decided, a re-run
-resuming where a killed one stopped, unreadable records quarantined; and the ``funrl verify`` command."""
+resuming where a killed one stopped, unreadable records quarantined. ``funrl verify`` is
+:mod:`funrl_lib.cli.samples`."""
 
 from __future__ import annotations
 
-import argparse
-import gc
 import itertools
 import json
-import sys
 import time
 from collections import Counter
 from dataclasses import replace
@@ -16,11 +14,10 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ...backends import run_sync
-from ...io import (InputError, JsonlAppender, Quarantine, _starts_with_bracket, check_own_json, read_records,
-                   report_quarantine)
+from ...io import InputError, JsonlAppender, Quarantine, _starts_with_bracket, check_own_json, read_records
 from ...tools import ToolSchemaError, ToolTable
-from ..sample import SAMPLE_FORMATS, Sample, detect_format, sample_from
-from .context import RULES, VerifyContext
+from ..sample import Sample, detect_format, sample_from
+from .context import VerifyContext
 from .funrl import FilterOutcome, _ast_stage, afunrl_filter
 from .report import Report, _report
 from .verdicts import SampleVerdict, averify, verify_sample
@@ -225,53 +222,3 @@ def _apply_funrl(v: SampleVerdict, o: FilterOutcome, ast_problems: list[str]) ->
     if not o.kept:
         v.failed["funrl_llm" if o.stage == "llm" else "funrl_ast"] = o.reasons
         v.layer_failed["funrl"], v.kept = True, False
-
-
-def add_verify_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "verify", help="ToolACE's dual-layer verification (+ execution, lexical checks, FunRL's filter)",
-        description="Verify function-calling samples (funrl, ToolACE or OpenAI format; JSONL or a JSON array): "
-                    "kept samples keep their format; rejected ones carry the failed rules and reasons. Re-running "
-                    "the same command resumes.")
-    p.add_argument("--in", dest="input", required=True, help="samples to verify (e.g. Team-ACE/ToolACE's data.json)")
-    p.add_argument("--format", default="auto", choices=["auto", *SAMPLE_FORMATS],
-                   help="input format (default: detected)")
-    p.add_argument("--out", required=True, help="kept samples (JSONL, input format, with ids)")
-    p.add_argument("--rejected", required=True, help="rejected samples with reasons (JSONL)")
-    p.add_argument("--report", required=True, help="counts per rule and layer (JSON)")
-    p.add_argument("--backend", default="programmatic", help="programmatic (deterministic model layer) or an LLM "
-                                                             "backend kind (openai, hf) for the judges")
-    p.add_argument("--pool", help="API pool JSONL: calls to its APIs are executed and tool outputs compared")
-    p.add_argument("--rules", help=f"comma-separated subset of: {', '.join(RULES)}")
-    p.add_argument("--funrl-filter", action="store_true", help="also apply FunRL's two-stage data filter")
-    p.add_argument("--max-response-chars", type=int, default=2000, help="longest text answer allowed (default 2000)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_verify)
-    return p
-
-
-def run_verify(args: argparse.Namespace) -> int:
-    rules = [r.strip() for r in args.rules.split(",") if r.strip()] if getattr(args, "rules", None) else None
-    try:
-        ctx_backend = None
-        if args.backend and args.backend != "programmatic":
-            from ...backends import make_backend
-
-            ctx_backend = make_backend(args.backend)
-        pool = None
-        if args.pool:
-            from ..api_pool import load_pool
-
-            pool = load_pool(args.pool)
-        ctx = VerifyContext(pool=pool, backend=ctx_backend, rules=rules,
-                            max_response_chars=getattr(args, "max_response_chars", 2000))
-        gc.freeze()  # the pool lives to the end: later collections need not walk it again
-        report = verify_file(args.input, args.format, args.out, args.rejected, args.report, ctx=ctx,
-                             funrl_filter=args.funrl_filter, progress=not getattr(args, "no_progress", False))
-    except (InputError, ValueError) as e:
-        print(f"funrl: error: {e}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    print(f"kept: {args.out}\nrejected: {args.rejected}\nreport: {args.report}")
-    report_quarantine(args.out)
-    return 0
