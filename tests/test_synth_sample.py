@@ -1,6 +1,7 @@
 """The sample model, its formats (funrl / ToolACE / OpenAI), the exporters and the crash-safe JSONL helpers."""
 
 import json
+import keyword
 import re
 
 import pytest
@@ -128,9 +129,11 @@ def test_decision_turns_cover_calls_and_refusals_not_summaries():
     assert refusal.decision_turns() == [1]
 
 
-names = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,8}( [A-Za-z][A-Za-z0-9]{0,6}){0,2}", fullmatch=True)
-keys = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda k: k not in {"if", "in", "is", "or",
-                                                                                          "as", "def", "for"})
+# A Python keyword is no function or argument name a call text can carry (`is(...)`, `f(del=1)` do not parse,
+# in BFCL's decoder either), so neither strategy draws one: the filters exclude every keyword, not a few.
+names = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,8}( [A-Za-z][A-Za-z0-9]{0,6}){0,2}", fullmatch=True).filter(
+    lambda n: not any(keyword.iskeyword(w) for w in n.split()))
+keys = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda k: not keyword.iskeyword(k))
 scalars = st.one_of(st.text(max_size=12), st.integers(-10**6, 10**6), st.booleans(), st.none(),
                     st.floats(allow_nan=False, allow_infinity=False, width=32))
 values = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=3),
