@@ -51,6 +51,8 @@ ALLOWED = {
         "BFCL's CLASS_FILE_PATH_MAPPING names its backend modules",
     ("bfcl/agentic_generate.py", "importlib.import_module(module_name)"):
         "module_name is BFCL's CLASS_FILE_PATH_MAPPING['MemoryAPI_vector']",
+    ("cli/__init__.py", "importlib.import_module(f'{__name__}.{_MODULE[name]}')"):
+        "_MODULE is the cli package's own table of command -> module (funrl X builds X's options alone)",
 }
 
 
