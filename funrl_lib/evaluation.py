@@ -169,7 +169,7 @@ def summarize_results(results: str | Path, arms: Sequence[str] | None = None) ->
     """Mean and 95% interval over seeds per arm: held-out exact-call accuracy (overall and per dialog type),
     template rate and reward; BFCL accuracy per category and per summary. The arms are those in ``results`` (in
     :data:`funrl_lib.runs.ALL_ARMS` order), or ``arms`` (an arm without records then has no metrics)."""
-    records = [json.loads(line) for line in Path(results).read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = read_log(results)  # a torn last line (a kill mid-write) is skipped, as done_keys skips it
     if arms is None:
         arms = ordered_arms({r["arm"] for r in records})
         arms += sorted({r["arm"] for r in records} - set(arms))  # an arm of another name: after the known ones

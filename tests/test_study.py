@@ -36,6 +36,12 @@ def test_summary_per_arm_type_and_category(tmp_path):
     assert list(s) == ["sft", "egpo"]  # the arms present, in the fixed order
     s = summarize_results(tmp_path / "r.jsonl", arms=("sft", "grpo", "egpo"))
     assert s["grpo"]["metrics"] == {}
+    # a kill mid-write leaves a torn last line: done_keys skips it (so the study evaluates it again), and so must
+    # the summary, which used to stop the resumed study with a JSONDecodeError
+    with open(tmp_path / "r.jsonl", "a") as f:
+        f.write('{"seed": 2, "arm": "sft", "suite": "heldout", "rows": [{"id"')
+    s = summarize_results(tmp_path / "r.jsonl")
+    assert s["sft"]["seeds"] == [0, 1] and s["sft"]["metrics"]["heldout/answer_ok"]["values"] == [0.5, 1.0]
 
 
 def test_arms_from_the_recipe_and_the_option():
