@@ -15,7 +15,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ...backends import run_sync
 from ...io import (InputError, JsonlAppender, Quarantine, _starts_with_bracket, check_own_json, read_records,
                    report_quarantine)
 from ...tools import ToolSchemaError, ToolTable
@@ -211,6 +210,8 @@ def _decide(samples: list[Sample], ctx: VerifyContext, use_funrl: bool) -> list[
             for (v, _), o in zip(passing, outcomes):
                 _apply_funrl(v, o, [])
         return verdicts
+
+    from ...backends import run_sync
 
     return run_sync(run())
 
