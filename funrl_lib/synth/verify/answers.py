@@ -96,6 +96,7 @@ _ISO = re.compile(r"(\d(?<![\d.]\d)\d{3})([-/.])(\d{1,2})\2(\d{1,2})(?!\d)"
 _MONTH_DAY = re.compile(rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}})\b)?", re.I)
 _DAY_MONTH = re.compile(rf"(\d(?<![\d.]\d)\d?)(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b\.?(?:,?\s+(\d{{4}})\b)?",
                         re.I)
+_MONTH_PREFIXES = tuple(m[:3] for m in _MONTHS)  # what every spelling of _MONTH starts with
 _NUMERIC_DATE = re.compile(r"(\d(?<![\d/.]\d)\d?)([/.])(\d{1,2})\2(\d{4}|\d{2})(?![\d/.]?\d)")
 _CJK_DATE = re.compile(r"(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]")
 _TIME = re.compile(r"(\d(?<![\d:.]\d)\d?):(\d{2})(?::\d{2})?(?!\d)(?:\s*([ap])\.?m\b\.?)?", re.I)
@@ -105,6 +106,7 @@ _NUMBER_UNIT = re.compile(r"(\d+(?:\.\d+)?)([A-Za-z]{1,3})")
 _SCALED_AT = re.compile(r"\s*(%|k\b|thousand\b|million\b|billion\b)", re.I)
 _WORD = re.compile(r"(?<!\w)[^\W\d_]+(?:['’][^\W\d_]+)*")
 _DIGIT = re.compile(r"[0-9]")
+_MAY_BE_NUMBER = re.compile(r"\d|inf|nan", re.I)
 _LETTER = re.compile(r"[A-Za-z]")
 # capitalised mid-sentence but not names (abbreviations of units and times, the pronoun)
 _NOT_NAMES = frozenset({"am", "pm", "ok"})
@@ -131,14 +133,16 @@ def _dates(text: str) -> Iterator[tuple[int, int, tuple, tuple | None]]:
         if day:
             time = (int(m.group(5)), int(m.group(6))) if m.group(5) else None
             yield m.start(), m.end(), (day,), time
-    for m in _MONTH_DAY.finditer(text):
-        day = _day(_year(m.group(3)), _month(m.group(1)), int(m.group(2)))
-        if day:
-            yield m.start(), m.end(), (day,), None
-    for m in _DAY_MONTH.finditer(text):
-        day = _day(_year(m.group(3)), _month(m.group(2)), int(m.group(1)))
-        if day:
-            yield m.start(), m.end(), (day,), None
+    folded = text.casefold()  # a month name matched case-insensitively is one of these once folded
+    if any(p in folded for p in _MONTH_PREFIXES):
+        for m in _MONTH_DAY.finditer(text):
+            day = _day(_year(m.group(3)), _month(m.group(1)), int(m.group(2)))
+            if day:
+                yield m.start(), m.end(), (day,), None
+        for m in _DAY_MONTH.finditer(text):
+            day = _day(_year(m.group(3)), _month(m.group(2)), int(m.group(1)))
+            if day:
+                yield m.start(), m.end(), (day,), None
     for m in _NUMERIC_DATE.finditer(text):
         a, b, y = int(m.group(1)), int(m.group(3)), _year(m.group(4))
         days = tuple(d for d in (_day(y, a, b), _day(y, b, a)) if d)
@@ -297,10 +301,12 @@ class _Support:
             for k, v in value.items():
                 self.add_results(v, _field_name(k))
         elif key and not isinstance(value, bool):
-            try:
-                self._fields.setdefault(key, set()).add(abs(float(value)))
-            except (TypeError, ValueError):
-                self._fields.setdefault(key, set())
+            numbers = self._fields.setdefault(key, set())
+            if not isinstance(value, str) or _MAY_BE_NUMBER.search(value):  # float() reads no other text
+                try:
+                    numbers.add(abs(float(value)))
+                except (TypeError, ValueError):
+                    pass
 
     def _dates(self) -> set[tuple]:
         """The days of the support (each also without its year); the yearless days and the times read on the way."""
@@ -370,19 +376,15 @@ def _near(x: float, decimals: int | None, numbers: set[float]) -> bool:
 
 
 def _definition_words(tool: ToolDef) -> tuple[str, ...]:
-    """What a tool definition adds to a support: its name and every enum value of its parameters (kept with the
-    tool: :meth:`ToolDef.derived <funrl_lib.tools.ToolDef.derived>`)."""
+    """What a tool definition adds to a support: its name and every enum value of its parameters."""
     t = tool.source
     fn = t.get("function") if isinstance(t, dict) and isinstance(t.get("function"), dict) else t
-    if not isinstance(fn, dict):
-        return ()
-    return (str(fn.get("name") or ""), *(str(e) for e in _enums(fn.get("parameters"))))
+    return (str(fn.get("name") or ""), *map(str, _enums(fn.get("parameters")))) if isinstance(fn, dict) else ()
 
 
 @lru_cache(maxsize=4096, typed=True)
 def _field_name(key: Any) -> str:
-    """An output field's name as a summary writes it (``paid_amount`` as "paid amount"); a few thousand cached, the
-    same fields recurring in every output of an API."""
+    """An output field's name as a summary writes it (``paid_amount``: "paid amount"); the same fields recur."""
     return _norm(str(key))
 
 
