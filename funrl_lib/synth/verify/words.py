@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import filterfalse
 
 
 _WORD_NUMBERS = {w: n for n, w in enumerate(
@@ -84,13 +85,15 @@ def _content_words(text: str) -> frozenset[str]:
     """Words that carry meaning (3+ letters, not a stop word or a number), camelCase split; cached since the same
     request is compared with every call that answers it (within a sample: a cache of the last few thousand texts,
     not of a whole file's, so memory stays flat however many samples are verified)."""
-    # _WORD_RUN.findall(s.lower()) is _tokens(s): the runs between the [\W_]+ that _norm turns into spaces
-    return frozenset(t for t in set(_WORD_RUN.findall(_split_camel(text).lower()))
-                     if len(t) >= 3 and t not in _STOP and not t.isdigit())
+    # _WORD_RUN.findall(s.lower()) is the words of _tokens(s) (the runs between the [\W_]+ that _norm turns into
+    # spaces) of 3+ characters: a pattern of runs of 3 or more finds exactly the maximal runs that long
+    words = set(_WORD_RUN.findall(_split_camel(text).lower()))
+    words -= _STOP
+    return frozenset(filterfalse(str.isdigit, words))
 
 
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_WORD_RUN = re.compile(r"[^\W_]+")
+_WORD_RUN = re.compile(r"[^\W_]{3,}")
 
 
 def _split_camel(text: str) -> str:
