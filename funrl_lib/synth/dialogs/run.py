@@ -91,7 +91,7 @@ def _iter_dialogs(n: int, make: Callable[[range], list[Sample]], chunk: int, app
                     continue
                 s = made[k]
                 if app is not None:
-                    app.write(s.to_dict())
+                    app.write(s.to_dict(), texts=s.tool_lines())
                 yield s
                 bar.update(1)
     finally:

@@ -129,7 +129,9 @@ def verify_file(in_path: str | Path, fmt: str = "auto", kept_path: str | Path = 
                 v = next(verdicts)
                 if v.kept:
                     kept = v.sample or sample
-                    kept_out.write(_kept_record(rec, kept, sid, rfmt, kept is not sample))
+                    # a funrl line read as is keeps its tools, each equal to the (shared) one read for it
+                    texts = sample.tool_lines() if kept is sample and rfmt == "funrl" else None
+                    kept_out.write(_kept_record(rec, kept, sid, rfmt, kept is not sample), texts=texts)
                 else:
                     rejected_out.write(_rejected_line(sid, rec, v))
                 verified += 1
