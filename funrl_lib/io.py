@@ -45,7 +45,7 @@ def dumps_line(obj: Any) -> str:
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 
 
-def dumps_record(row: Any, reuse: str = "tools") -> str:
+def dumps_record(row: Any, reuse: str = "tools", texts: list[str] | None = None) -> str:
     """:func:`dumps_line` of ``row``, byte for byte, with each element of the list ``row[reuse]`` (a sample's tool
     definitions, the same few thousand across a whole file) encoded once per distinct content.
 
@@ -53,14 +53,16 @@ def dumps_record(row: Any, reuse: str = "tools") -> str:
     likewise, each value's text the same wherever it stands; so the parts, encoded alone and joined, are the
     whole's text. An element is found again by its marshal bytes (format 2: no back-references, so they depend on
     the content only): equal bytes are equal content of equal types, key order included, hence equal JSON text. A
-    row or element that is not plain data is encoded whole."""
+    row or element that is not plain data is encoded whole. ``texts``: the elements' texts when the caller has them
+    (each the :func:`dumps_line` of its element, as a sample's tools keep theirs: ``Sample.tool_lines``)."""
     items = row.get(reuse) if type(row) is dict else None
     if type(items) is not list or not all(type(k) is str for k in row):
         return _LINE_ENCODER(row)
     parts = []
     for k, v in row.items():
         if k == reuse:
-            text = "[" + ", ".join(map(_encoded_part, v)) + "]"
+            given = texts is not None and len(texts) == len(v)
+            text = "[" + ", ".join(texts if given else map(_encoded_part, v)) + "]"
         else:
             text = _LINE_ENCODER(v)
         parts.append(f"{_LINE_ENCODER(k)}: {text}")
@@ -277,8 +279,9 @@ class JsonlAppender:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def write(self, obj: dict[str, Any]) -> None:
-        self._f.write((dumps_record(obj, self.reuse) if self.reuse else dumps_line(obj)) + "\n")
+    def write(self, obj: dict[str, Any], texts: list[str] | None = None) -> None:
+        """Append ``obj`` as one line; ``texts``: see :func:`dumps_record` (with ``reuse``)."""
+        self._f.write((dumps_record(obj, self.reuse, texts) if self.reuse else dumps_line(obj)) + "\n")
         self._f.flush()
         if self.fsync:
             os.fsync(self._f.fileno())

@@ -35,7 +35,7 @@ from typing import Any, Iterator
 from ..calls import Call, DecodeError, RenderError, decode_calls, render_python
 from ..prompts import TOOLACE_TOOLS_MARKER, toolace_system_prompt
 from ..tools import ToolDef, ToolSchemaError, ToolTable, UnreadableTool
-from ..io import InputError, Quarantine, read_records
+from ..io import InputError, Quarantine, dumps_line, read_records
 
 __all__ = ["DIALOG_TYPES", "SAMPLE_FORMATS", "Message", "Sample", "detect_format", "read_samples", "sample_from"]
 
@@ -116,6 +116,10 @@ class Message:
                    d.get("problem"))
 
 
+def _source_line(tool: ToolDef) -> str:
+    return dumps_line(tool.source)
+
+
 def _read_tools(raws: list[Any], table: ToolTable | None) -> list[ToolDef]:
     return table.read_all(raws) if table is not None else [ToolDef.read(t) for t in raws]
 
@@ -153,6 +157,10 @@ class Sample:
         """Each tool as it was read (:attr:`ToolDef.source <funrl_lib.tools.ToolDef.source>`): what the sample is
         written with."""
         return [t.source for t in self.tools]
+
+    def tool_lines(self) -> list[str]:
+        """:func:`~funrl_lib.io.dumps_line` of each tool's source, kept with the tool (the writers' ``texts``)."""
+        return [t.derived("io.line", _source_line) for t in self.tools]
 
     def call_turns(self) -> list[tuple[int, Message]]:
         return [(i, m) for i, m in enumerate(self.messages) if m.is_call]

@@ -6,12 +6,10 @@ quarantined.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any, Callable
 
-from ...backends import run_sync
 from ...io import dumps_line
 from ...tools import ToolDef, validate_tool
 from .adaptation import _BATCH, _Builder, _Plan, _api_id
@@ -147,6 +145,8 @@ def _build_llm(builder: _Builder, n: int, backend: Any, existing: dict[int, ApiR
     """The LLM path: each batch of :data:`_BATCH` APIs is planned from the same buffer snapshot and asked
     concurrently; replies are accepted in index order (dedup, then written), so the output does not depend on
     which reply came back first."""
+    import asyncio
+
     b = _backends()
     vocab = builder.tree.slots
     retries = 2
@@ -201,4 +201,4 @@ def _build_llm(builder: _Builder, n: int, backend: Any, existing: dict[int, ApiR
             plan = builder.plan(i, plan.attempt + 1)
             got = await one(plan)
 
-    run_sync(run())
+    b.run_sync(run())

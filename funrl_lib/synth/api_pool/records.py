@@ -125,15 +125,15 @@ def _check_impl(impl: dict, head: str) -> None:
 
 
 def _depth_over(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests lists/dicts more than ``limit`` levels deep (iterative: no recursion to overflow)."""
+    """Whether ``value`` nests lists/dicts more than ``limit`` levels deep (the recursion stops at the limit, so it
+    never goes deeper than that; only containers are visited: a scalar adds no depth)."""
     if not isinstance(value, (dict, list)):
         return False
-    stack = [(value, 0)]
-    while stack:  # only containers are pushed: a scalar adds no depth
-        v, d = stack.pop()
-        if d >= limit:
+    if limit <= 0:
+        return True
+    for x in value.values() if isinstance(value, dict) else value:
+        if isinstance(x, (dict, list)) and _depth_over(x, limit - 1):
             return True
-        stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v) if isinstance(x, (dict, list)))
     return False
 
 

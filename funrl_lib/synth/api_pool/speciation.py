@@ -19,14 +19,12 @@ parse as a leaf, slots the vocabulary cannot resolve and repeats are dropped and
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ...backends import run_sync
 from ...io import InputError, JsonlAppender
 from .base import PoolError, _rng
 from .llm import PROMPTS, _backends
@@ -230,6 +228,8 @@ def _leaf_texts(leaves: list[Leaf]) -> list[str]:
 
 
 async def _grow(g: _Grower) -> None:
+    import asyncio
+
     tree, cfg = g.tree, g.config
     if cfg.depth == 3:
         prompt = PROMPTS["speciation_domains"].format(
@@ -329,7 +329,7 @@ def grow_tree(tree: ApiTree, backend: Any, config: SpeciationConfig, *, seed: in
             await backend.aclose()
 
     try:
-        run_sync(run())
+        _backends().run_sync(run())
     finally:
         if appender is not None:
             appender.close()
@@ -361,7 +361,7 @@ def speciate(backend: Any, tree: ApiTree, domain: str, subdomain: str, *, n: int
         finally:
             await backend.aclose()
 
-    row = run_sync(ask())
+    row = _backends().run_sync(ask())
     return row.get("items", [])
 
 

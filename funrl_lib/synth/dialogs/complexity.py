@@ -38,7 +38,7 @@ _LEVEL_MULTI = {"easy": 0.0, "medium": 0.3, "hard": 1.0}  # >= 2 calls already a
 _STEP = 0.34  # a retry moves the knob level by about one band
 
 
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[a-z0-9]{2,}")  # (a word of one letter or digit is no token)
 _STOP = frozenset("""a an the of for to in on by and or with from at into as is are be it its this that these those
 my your our their me you we they i he she them his her can could would will should please get set given
 using use per any all each some more most less than then also if when which what who how about via not no
@@ -46,7 +46,7 @@ using use per any all each some more most less than then also if when which what
 
 
 def _tokens(text: str) -> frozenset[str]:
-    return frozenset(w for w in set(_WORD.findall(text.lower())) if w not in _STOP and len(w) > 1)
+    return frozenset(_WORD.findall(text.lower())) - _STOP
 
 
 @lru_cache(maxsize=65536)

@@ -9,7 +9,6 @@ execution is used otherwise. Malformed replies are re-asked (``chat_json``) then
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from typing import Any, Callable
@@ -110,6 +109,8 @@ class _LLMDialogs:
 
     async def _assistant(self, index: int, turn: int, tools_text: str, convo: list[Message], names: set[str],
                          odd: list[str]) -> _Decision:
+        import asyncio
+
         system = DIALOG_PROMPTS["assistant"].replace("{tools}", tools_text)
         chat = [{"role": "system", "content": system}] + _assistant_chat(convo)
         decisions = await asyncio.gather(*[self._ask(self._request(chat, index, turn, v),

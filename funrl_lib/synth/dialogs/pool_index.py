@@ -38,7 +38,7 @@ class _PoolIndex:
         self.by_domain: dict[str, list[int]] = {}
         self.by_id: dict[str, int] = {}
         for i, a in enumerate(self.apis):
-            d = a.tool.to_dict()
+            d = a.tool_dict()  # the record's own (read-only) copy, which argument sampling plans from too
             self.tools.append(ToolDef.read(d))
             self.names.append(a.tool.name)
             params = d.get("parameters") if isinstance(d.get("parameters"), dict) else {}
@@ -81,17 +81,11 @@ class _PoolIndex:
         # counts of the producers per slot, per (slot, name), per (slot, domain) and per (slot, domain, name), so
         # the index takes time linear in the pool (a scan of each slot's producers per consumer was quadratic).
         # A producer with API i's name is i itself or a namesake; both are excluded, as the dialogs exclude them.
-        by_slot: Counter = Counter()
-        by_slot_name: Counter = Counter()
-        by_slot_domain: Counter = Counter()
-        by_slot_domain_name: Counter = Counter()
-        for slot, entries in producers.items():
-            for j, _ in entries:
-                name, domain = self.names[j], self.apis[j].domain
-                by_slot[slot] += 1
-                by_slot_name[slot, name] += 1
-                by_slot_domain[slot, domain] += 1
-                by_slot_domain_name[slot, domain, name] += 1
+        made = [(slot, self.apis[j].domain, self.names[j]) for slot, entries in producers.items() for j, _ in entries]
+        by_slot = Counter(slot for slot, _, _ in made)
+        by_slot_name = Counter((slot, name) for slot, _, name in made)
+        by_slot_domain = Counter((slot, domain) for slot, domain, _ in made)
+        by_slot_domain_name = Counter(made)
         for i, a in enumerate(self.apis):
             for param, slot in a.slots.items():
                 if "." in param or "[" in param or not _is_scalar_node(props[i].get(param)):

@@ -7,11 +7,9 @@ resumes byte-identically when its backend answers the same (the response cache).
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from ...backends import run_sync
 from ...io import InputError, JsonlAppender
 from ..api_pool import ApiRecord
 from ..sample import DIALOG_TYPES, Sample
@@ -38,6 +36,8 @@ def generate_dialogs(pool: Sequence[ApiRecord], n: int, seed: int = 0, *, mix: A
     if backend is not None and not getattr(backend, "is_programmatic", False):
         if guide is not None:
             raise ValueError("a complexity model steers the programmatic agents only; leave out the LLM backend")
+        from ...backends import run_sync  # (only for an LLM: the programmatic path needs no event loop)
+
         return run_sync(agenerate_dialogs(pool, n, seed, mix=mix, complexity_mix=complexity_mix, backend=backend,
                                             out=out, progress=progress, concurrency=concurrency, votes=votes,
                                             quarantined=quarantined))
@@ -91,7 +91,7 @@ def _iter_dialogs(n: int, make: Callable[[range], list[Sample]], chunk: int, app
                     continue
                 s = made[k]
                 if app is not None:
-                    app.write(s.to_dict())
+                    app.write(s.to_dict(), texts=s.tool_lines())
                 yield s
                 bar.update(1)
     finally:
@@ -106,6 +106,8 @@ async def agenerate_dialogs(pool: Sequence[ApiRecord], n: int, seed: int = 0, *,
                             quarantined: list | None = None) -> list[Sample]:
     """:func:`generate_dialogs` as a coroutine (for a running event loop); LLM samples run ``concurrency`` at a
     time and are written in index order."""
+    import asyncio
+
     if backend is None or getattr(backend, "is_programmatic", False):
         return generate_dialogs(pool, n, seed, mix=mix, complexity_mix=complexity_mix, backend=None, out=out,
                                 progress=progress)

@@ -10,8 +10,10 @@ layer. This rule looks at each value the answer states instead."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterator, NamedTuple
 
+from ...tools import ToolDef
 from ..sample import Sample
 from .common import _COMPACT_JSON, _short
 from .context import VerifyContext, _rule
@@ -57,7 +59,7 @@ def rule_answer_grounding(sample: Sample, ctx: VerifyContext) -> list[str]:
                 and msgs[i - 1].role == "tool"):
             continue
         if support is None:
-            support = _Support(view.system_context(), sample.tool_sources())
+            support = _Support(view.system_context(), sample.tools)
         for j in range(seen, i):
             p = msgs[j]
             if p.role == "user":
@@ -88,19 +90,24 @@ _MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|au
           r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URL = re.compile(r"https?://[^\s<>\"'()\[\]]+[^\s<>\"'()\[\].,;:!?]")
-_ISO = re.compile(r"(?<![\d.])(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?!\d)"
+# each pattern starting with a digit takes it before its look-behind (see words._NUMBER)
+_ISO = re.compile(r"(\d(?<![\d.]\d)\d{3})([-/.])(\d{1,2})\2(\d{1,2})(?!\d)"
                   r"(?:[T ](\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 _MONTH_DAY = re.compile(rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}})\b)?", re.I)
-_DAY_MONTH = re.compile(rf"(?<![\d.])(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b\.?(?:,?\s+(\d{{4}})\b)?",
+_DAY_MONTH = re.compile(rf"(\d(?<![\d.]\d)\d?)(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b\.?(?:,?\s+(\d{{4}})\b)?",
                         re.I)
-_NUMERIC_DATE = re.compile(r"(?<![\d/.])(\d{1,2})([/.])(\d{1,2})\2(\d{4}|\d{2})(?![\d/.]?\d)")
+_MONTH_PREFIXES = tuple(m[:3] for m in _MONTHS)  # what every spelling of _MONTH starts with
+_NUMERIC_DATE = re.compile(r"(\d(?<![\d/.]\d)\d?)([/.])(\d{1,2})\2(\d{4}|\d{2})(?![\d/.]?\d)")
 _CJK_DATE = re.compile(r"(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]")
-_TIME = re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?::\d{2})?(?!\d)(?:\s*([ap])\.?m\b\.?)?", re.I)
+_TIME = re.compile(r"(\d(?<![\d:.]\d)\d?):(\d{2})(?::\d{2})?(?!\d)(?:\s*([ap])\.?m\b\.?)?", re.I)
 _TOKEN = re.compile(r"(?<![\w@])[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
 _VERSION = re.compile(r"\d+(?:\.\d+){2,}")
 _NUMBER_UNIT = re.compile(r"(\d+(?:\.\d+)?)([A-Za-z]{1,3})")
 _SCALED_AT = re.compile(r"\s*(%|k\b|thousand\b|million\b|billion\b)", re.I)
 _WORD = re.compile(r"(?<!\w)[^\W\d_]+(?:['’][^\W\d_]+)*")
+_DIGIT = re.compile(r"[0-9]")
+_MAY_BE_NUMBER = re.compile(r"\d|inf|nan", re.I)
+_LETTER = re.compile(r"[A-Za-z]")
 # capitalised mid-sentence but not names (abbreviations of units and times, the pronoun)
 _NOT_NAMES = frozenset({"am", "pm", "ok"})
 
@@ -126,14 +133,16 @@ def _dates(text: str) -> Iterator[tuple[int, int, tuple, tuple | None]]:
         if day:
             time = (int(m.group(5)), int(m.group(6))) if m.group(5) else None
             yield m.start(), m.end(), (day,), time
-    for m in _MONTH_DAY.finditer(text):
-        day = _day(_year(m.group(3)), _month(m.group(1)), int(m.group(2)))
-        if day:
-            yield m.start(), m.end(), (day,), None
-    for m in _DAY_MONTH.finditer(text):
-        day = _day(_year(m.group(3)), _month(m.group(2)), int(m.group(1)))
-        if day:
-            yield m.start(), m.end(), (day,), None
+    folded = text.casefold()  # a month name matched case-insensitively is one of these once folded
+    if any(p in folded for p in _MONTH_PREFIXES):
+        for m in _MONTH_DAY.finditer(text):
+            day = _day(_year(m.group(3)), _month(m.group(1)), int(m.group(2)))
+            if day:
+                yield m.start(), m.end(), (day,), None
+        for m in _DAY_MONTH.finditer(text):
+            day = _day(_year(m.group(3)), _month(m.group(2)), int(m.group(1)))
+            if day:
+                yield m.start(), m.end(), (day,), None
     for m in _NUMERIC_DATE.finditer(text):
         a, b, y = int(m.group(1)), int(m.group(3)), _year(m.group(4))
         days = tuple(d for d in (_day(y, a, b), _day(y, b, a)) if d)
@@ -163,33 +172,33 @@ def _claims(text: str) -> list[_Claim]:
     """What an answer states, in reading order of the kinds (see :func:`rule_answer_grounding`); each character
     belongs to one claim at most."""
     out: list[_Claim] = []
-    chars = list(text)
+    free = text  # the text with the characters of the claims so far replaced by "\0"
 
     def take(start: int, end: int) -> bool:
-        if any(c == "\0" for c in chars[start:end]):
+        nonlocal free
+        if "\0" in free[start:end]:
             return False
-        chars[start:end] = "\0" * (end - start)
+        free = free[:start] + "\0" * (end - start) + free[end:]
         return True
 
-    def free() -> str:
-        return "".join(chars)
-
-    for kind, rx in (("e-mail", _EMAIL), ("URL", _URL)):
-        for m in rx.finditer(free()):
+    for kind, rx, mark in (("e-mail", _EMAIL, "@"), ("URL", _URL, "://")):
+        if mark not in free:  # (what each pattern needs: a quick test before a slow pattern)
+            continue
+        for m in rx.finditer(free):
             if take(m.start(), m.end()):
                 out.append(_Claim(kind, m.group(), (m.group().lower(),)))
-    for start, end, days, time in sorted(_dates(free()), key=lambda d: (d[0], -d[1])):
+    for start, end, days, time in sorted(_dates(free), key=lambda d: (d[0], -d[1])):
         if take(start, end):
             out.append(_Claim("date", text[start:end], (days, time)))
-    for start, end, hours in _times(free()):
+    for start, end, hours in _times(free):
         if take(start, end):
             out.append(_Claim("time", text[start:end], hours))
-    rest = free()
+    rest = free
     for m in _TOKEN.finditer(rest):
-        tok = m.group()
-        if "\0" in tok or not any(c.isdigit() for c in tok):
+        tok = m.group()  # ASCII letters and digits (with - _ . between)
+        if tok.isalpha() or not _DIGIT.search(tok):
             continue
-        if not any(c.isalpha() for c in tok):  # a version 2.3.1 is found whole; other digit runs are numbers
+        if not _LETTER.search(tok):  # a version 2.3.1 is found whole; other digit runs are numbers
             if _VERSION.fullmatch(tok):
                 take(m.start(), m.end())
                 out.append(_Claim("identifier", tok, (_norm(tok),)))
@@ -202,7 +211,7 @@ def _claims(text: str) -> list[_Claim]:
             out.append(_Claim("number", tok, values, _norm(tok)))
         else:
             out.append(_Claim("identifier", tok, (_norm(tok),)))
-    rest = free()
+    rest = free
     for m in _NUMBER.finditer(rest):
         written = m.group()
         base = float(written.replace(",", ""))
@@ -213,7 +222,7 @@ def _claims(text: str) -> list[_Claim]:
             values.append((round(base / 100, 12) if unit == "%" else base * _SCALE[unit], None))
         out.append(_Claim("number", written, tuple(values), before=_words_before(text, m.start())))
     if not _CJK.search(text):
-        out.extend(_names(free()))
+        out.extend(_names(free))
     return out
 
 
@@ -243,7 +252,8 @@ def _names(text: str) -> Iterator[_Claim]:
     for m in _WORD.finditer(text):
         word = m.group()
         if not word[0].isupper() or len(word) < 2 or word.lower() in _NOT_NAMES:
-            yield from flush()
+            if run:
+                yield from flush()
             continue
         if run and text[run[-1][1]:m.start()] != " ":
             yield from flush()
@@ -263,28 +273,22 @@ class _Support:
     """What an answer may draw on, grown turn by turn (:meth:`add`); numbers, tokens and the normalised text through
     :class:`~.grounding._Grounding`, dates and times read as :func:`_claims` reads them."""
 
-    def __init__(self, system: str, tools: list[Any]):
+    def __init__(self, system: str, tools: list[ToolDef]):
         self._g = _Grounding()
         self._raw: list[str] = []
-        self._days: set[tuple] | None = None
+        self._dated = 0  # self._raw[:self._dated] are read into the days and times
+        self._days: set[tuple] = set()
         self._yearless: set[tuple] = set()
         self._times: set[tuple] = set()
         self._counts: set[float] = set()
         self._fields: dict[str, set[float]] = {}  # field name (normalised) -> its numbers in the outputs so far
-        defs = []
-        for t in tools:
-            fn = t.get("function") if isinstance(t, dict) and isinstance(t.get("function"), dict) else t
-            if isinstance(fn, dict):
-                defs.append(str(fn.get("name") or ""))
-                defs.extend(str(e) for e in _enums(fn.get("parameters")))
-        self._g.add(" \n ".join(defs))
+        self._g.add(" \n ".join(w for t in tools for w in t.derived("verify.answer_words", _definition_words)))
         self.add(system)
 
     def add(self, text: str) -> None:
         if text:
             self._g.add(text)
             self._raw.append(text)
-            self._days = None
 
     def add_results(self, value: Any, key: str | None = None) -> None:
         """What a tool output adds besides its text: the length of every list (a summary says "3 reviews") and the
@@ -295,30 +299,31 @@ class _Support:
                 self.add_results(v, key)
         elif isinstance(value, dict):
             for k, v in value.items():
-                self.add_results(v, _norm(str(k)))
+                self.add_results(v, _field_name(k))
         elif key and not isinstance(value, bool):
-            try:
-                self._fields.setdefault(key, set()).add(abs(float(value)))
-            except (TypeError, ValueError):
-                self._fields.setdefault(key, set())
+            numbers = self._fields.setdefault(key, set())
+            if not isinstance(value, str) or _MAY_BE_NUMBER.search(value):  # float() reads no other text
+                try:
+                    numbers.add(abs(float(value)))
+                except (TypeError, ValueError):
+                    pass
 
     def _dates(self) -> set[tuple]:
-        if self._days is None:
-            days: set[tuple] = set()
-            self._yearless, self._times = set(), set()
-            for text in self._raw:
-                for _, _, cands, time in _dates(text):
-                    for y, mo, d in cands:
-                        days.add((y, mo, d))
-                        days.add((None, mo, d))
-                        if y is None:
-                            self._yearless.add((mo, d))
-                    if time:
-                        self._times.add(time)
-                for _, _, hours in _times(text):
-                    self._times.update(hours)
-            self._days = days
-        return self._days
+        """The days of the support (each also without its year); the yearless days and the times read on the way."""
+        days = self._days
+        for text in self._raw[self._dated:]:
+            for _, _, cands, time in _dates(text):
+                for y, mo, d in cands:
+                    days.add((y, mo, d))
+                    days.add((None, mo, d))
+                    if y is None:
+                        self._yearless.add((mo, d))
+                if time:
+                    self._times.add(time)
+            for _, _, hours in _times(text):
+                self._times.update(hours)
+        self._dated = len(self._raw)
+        return days
 
     def supports(self, claim: _Claim) -> bool:
         """Is ``claim`` found in the support? A number right after the name of an output field ("shots 5", "paid
@@ -368,6 +373,19 @@ def _near(x: float, decimals: int | None, numbers: set[float]) -> bool:
         return False
     half = 0.5 * 10 ** -decimals + 1e-9
     return any(abs(n - x) <= half for n in numbers)
+
+
+def _definition_words(tool: ToolDef) -> tuple[str, ...]:
+    """What a tool definition adds to a support: its name and every enum value of its parameters."""
+    t = tool.source
+    fn = t.get("function") if isinstance(t, dict) and isinstance(t.get("function"), dict) else t
+    return (str(fn.get("name") or ""), *map(str, _enums(fn.get("parameters")))) if isinstance(fn, dict) else ()
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _field_name(key: Any) -> str:
+    """An output field's name as a summary writes it (``paid_amount``: "paid amount"); the same fields recur."""
+    return _norm(str(key))
 
 
 def _enums(schema: Any) -> Iterator[Any]:

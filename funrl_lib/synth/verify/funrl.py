@@ -4,13 +4,11 @@ ToolACE's dual-layer verification (ToolACE §2.3, :func:`.verdicts.verify_sample
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
-from ...backends import run_sync
 from ...calls import DecodeError, decode_calls
 from ..sample import Message, Sample, render_toolace_calls
 from .common import _short
@@ -220,10 +218,14 @@ async def afunrl_filter(samples: Sequence[Sample], backend: Any = None, *, max_r
             problems = _ast_stage(s, {})
             out.append(FilterOutcome(s.id, not problems, "ast" if problems else None, problems, None, s))
         return out
+    import asyncio
+
     return list(await asyncio.gather(*(_funrl_one(s, backend, max_regenerations, ctx) for s in samples)))
 
 
 def funrl_filter(samples: Sequence[Sample], backend: Any = None, max_regenerations: int = 3, *,
                  ctx: VerifyContext | None = None) -> list[FilterOutcome]:
     """Blocking :func:`afunrl_filter` (works inside Jupyter's running loop too)."""
+    from ...backends import run_sync
+
     return run_sync(afunrl_filter(samples, backend, max_regenerations=max_regenerations, ctx=ctx))

@@ -43,8 +43,8 @@ class _Grounding:
             elif name == "tokens":
                 v = set(self.text.split())
             else:
-                v = _numbers("\n".join(self._parts)) | {float(_WORD_NUMBERS[t]) for t in self.tokens
-                                                         if t in _WORD_NUMBERS}
+                v = _numbers("\n".join(self._parts)) | {float(_WORD_NUMBERS[t])
+                                                         for t in self.tokens & _WORD_NUMBERS.keys()}
             self._views[name] = v
         return v
 

@@ -13,7 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ...backends import run_sync
 from ...io import InputError, JsonlAppender, Quarantine, _starts_with_bracket, check_own_json, read_records
 from ...tools import ToolSchemaError, ToolTable
 from ..sample import Sample, detect_format, sample_from
@@ -127,7 +126,9 @@ def verify_file(in_path: str | Path, fmt: str = "auto", kept_path: str | Path = 
                 v = next(verdicts)
                 if v.kept:
                     kept = v.sample or sample
-                    kept_out.write(_kept_record(rec, kept, sid, rfmt, kept is not sample))
+                    # a funrl line read as is keeps its tools, each equal to the (shared) one read for it
+                    texts = sample.tool_lines() if kept is sample and rfmt == "funrl" else None
+                    kept_out.write(_kept_record(rec, kept, sid, rfmt, kept is not sample), texts=texts)
                 else:
                     rejected_out.write(_rejected_line(sid, rec, v))
                 verified += 1
@@ -208,6 +209,8 @@ def _decide(samples: list[Sample], ctx: VerifyContext, use_funrl: bool) -> list[
             for (v, _), o in zip(passing, outcomes):
                 _apply_funrl(v, o, [])
         return verdicts
+
+    from ...backends import run_sync
 
     return run_sync(run())
 

@@ -3,11 +3,9 @@ the model layer (deterministic rules offline, judges with an LLM backend), givin
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ...backends import run_sync
 from ..sample import Sample
 from .context import LAYERS, VerifyContext
 from .judges import JUDGE_PROMPTS, _JUDGE_APPLIES, _ask_judge, render_for_judge
@@ -73,6 +71,8 @@ def verify_sample(sample: Sample, ctx: VerifyContext | None = None) -> SampleVer
     (:func:`averify`); from inside a running loop (Jupyter) on a fresh one in a worker thread."""
     ctx = ctx or VerifyContext()
     if ctx.llm:
+        from ...backends import run_sync  # (an event loop only for LLM judges)
+
         return run_sync(averify([sample], ctx))[0]
     try:
         v = _rule_layer(sample, ctx)
@@ -108,6 +108,8 @@ async def averify(samples: Sequence[Sample], ctx: VerifyContext | None = None) -
             if rule.name in JUDGE_PROMPTS and _JUDGE_APPLIES[rule.name](s):
                 jobs.append((v, rule.name, _ask_judge(ctx.backend, JUDGE_PROMPTS[rule.name], render_for_judge(s),
                                                       ctx.judge_retries)))
+    import asyncio
+
     replies = await asyncio.gather(*(job for _, _, job in jobs))
     for (v, name, _), reply in zip(jobs, replies):
         if isinstance(reply, dict):

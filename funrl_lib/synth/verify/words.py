@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import filterfalse
 
 
 _WORD_NUMBERS = {w: n for n, w in enumerate(
@@ -14,8 +15,14 @@ _WORD_NUMBERS = {w: n for n, w in enumerate(
 _WORD_NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
                       "ninety": 90, "hundred": 100, "thousand": 1000, "dozen": 12, "once": 1, "twice": 2,
                       "single": 1, "couple": 2, "pair": 2, "first": 1, "second": 2, "third": 3})
-_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
-_SCALED = re.compile(r"(?<![A-Za-z0-9_.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(%|k\b|thousand|million|billion)", re.I)
+# A number not inside a word or after a dot: (?<![A-Za-z0-9_.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?, written with its
+# first digit before the look-behind (which then spans that digit too). The same matches, but a pattern that starts
+# with a character class lets the regex engine skip to the next digit instead of trying every position: twice as
+# fast on the long texts of tool outputs. The date and time patterns of .answers are written alike.
+_NUMBER = re.compile(r"\d(?<![A-Za-z0-9_.]\d)(?:\d{0,2}(?:,\d{3})+|\d*)(?:\.\d+)?")
+# (?<![A-Za-z0-9_.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(%|k\b|thousand|million|billion), likewise
+_SCALED = re.compile(r"(\d(?<![A-Za-z0-9_.]\d)(?:\d{0,2}(?:,\d{3})+|\d*(?:\.\d+)?))\s*(%|k\b|thousand|million|billion)",
+                     re.I)
 _SCALE = {"k": 1e3, "thousand": 1e3, "million": 1e6, "billion": 1e9}
 _NORM = re.compile(r"[\W_]+")
 _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -30,7 +37,15 @@ show tell some more most such other one two new make made see look looking help 
 
 
 def _norm(text: str) -> str:
-    return _NORM.sub(" ", text.lower()).strip()
+    """``text`` lowercased, each run of characters that are not letters or digits (``[\\W_]+``) one space, no space
+    at either end."""
+    low = text.lower()
+    if low.isascii():  # the same, three times as fast: those characters to spaces, and the words joined by one
+        return " ".join(low.translate(_NOT_WORD_ASCII).split())
+    return _NORM.sub(" ", low).strip()
+
+
+_NOT_WORD_ASCII = {c: " " for c in range(128) if _NORM.fullmatch(chr(c))}
 
 
 def _tokens(text: str) -> list[str]:
@@ -70,13 +85,15 @@ def _content_words(text: str) -> frozenset[str]:
     """Words that carry meaning (3+ letters, not a stop word or a number), camelCase split; cached since the same
     request is compared with every call that answers it (within a sample: a cache of the last few thousand texts,
     not of a whole file's, so memory stays flat however many samples are verified)."""
-    # _WORD_RUN.findall(s.lower()) is _tokens(s): the runs between the [\W_]+ that _norm turns into spaces
-    return frozenset(t for t in set(_WORD_RUN.findall(_split_camel(text).lower()))
-                     if len(t) >= 3 and t not in _STOP and not t.isdigit())
+    # _WORD_RUN.findall(s.lower()) is the words of _tokens(s) (the runs between the [\W_]+ that _norm turns into
+    # spaces) of 3+ characters: a pattern of runs of 3 or more finds exactly the maximal runs that long
+    words = set(_WORD_RUN.findall(_split_camel(text).lower()))
+    words -= _STOP
+    return frozenset(filterfalse(str.isdigit, words))
 
 
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_WORD_RUN = re.compile(r"[^\W_]+")
+_WORD_RUN = re.compile(r"[^\W_]{3,}")
 
 
 def _split_camel(text: str) -> str:
