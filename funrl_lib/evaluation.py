@@ -222,7 +222,9 @@ def rounded_metrics(summary: dict[str, Any], prefix: str = "") -> dict[str, dict
     return out
 
 
-def _cell(m: dict[str, Any] | None) -> str:
+def metric_cell(m: dict[str, Any] | None) -> str:
+    """One table cell of a :func:`rounded_metrics` entry: the mean, with ``± ci95 (n=N)`` where there is an interval;
+    a dash for a metric the arm lacks."""
     if m is None:
         return "—"
     if "ci95" not in m:
@@ -235,7 +237,7 @@ def metrics_table(summary: dict[str, Any], prefix: str = "") -> list[str]:
     arms = _shown_arms(summary)
     lines = ["| metric | " + " | ".join(a.upper() for a in arms) + " |", "|---|" + "---|" * len(arms)]
     for k, cells in rounded_metrics(summary, prefix).items():
-        lines.append(f"| {k[len(prefix):] or k} | " + " | ".join(_cell(cells.get(a)) for a in arms) + " |")
+        lines.append(f"| {k[len(prefix):] or k} | " + " | ".join(metric_cell(cells.get(a)) for a in arms) + " |")
     return lines
 
 

@@ -13,6 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
+from funrl_lib.evaluation import metric_cell
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TABLE = ROOT / "results" / "demo" / "table.json"
@@ -29,14 +31,6 @@ ROWS = [
 ]
 
 
-def _cell(m: dict | None) -> str:
-    if m is None:
-        return "—"
-    if m.get("ci95") is None:
-        return f"{m['mean']:.1f}"
-    return f"{m['mean']:.1f} ± {m['ci95']:.1f} (n={m['n']})"
-
-
 def render(table: dict) -> str:
     """The markdown block (a sentence on seeds and spread, then the table) for ``table`` (a table.json)."""
     arms, seeds, metrics = table["arms"], table["seeds"], table["metrics"]
@@ -47,7 +41,7 @@ def render(table: dict) -> str:
              "| | " + " | ".join(a.upper() for a in arms) + " |", "|---|" + "---|" * len(arms)]
     for key, label in ROWS:
         cells = metrics.get(key, {})
-        lines.append(f"| {label} | " + " | ".join(_cell(cells.get(a)) for a in arms) + " |")
+        lines.append(f"| {label} | " + " | ".join(metric_cell(cells.get(a)) for a in arms) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -248,7 +248,7 @@ def test_readme_demo_table_is_the_one_the_demo_wrote():
     md = (ROOT / "results" / "demo" / "table.md").read_text(encoding="utf-8")
     for key, _ in demo.ROWS:
         row = next(line for line in md.splitlines() if line.startswith(f"| {key} |"))
-        assert row == f"| {key} | " + " | ".join(demo._cell(table["metrics"][key].get(a)) for a in table["arms"]) + " |"
+        assert row == f"| {key} | " + " | ".join(demo.metric_cell(table["metrics"][key].get(a)) for a in table["arms"]) + " |"
 
 
 def test_demo_table_render_shows_seeds_and_spread():
