@@ -735,7 +735,9 @@ class HFBackend(Backend):
     shortest first to waste less padding, left-padded so every prompt ends where generation starts. Greedy when
     ``temperature == 0`` (a retry then gives the same text), else sampling seeded from ``(seed, request.seed,
     attempt)``; a sampled text also depends on its batch mates, so it is reproducible for the same batch only.
-    ``json_mode`` is ignored (no constrained decoding here): the prompt has to ask for JSON."""
+    ``json_mode`` is not constrained decoding (the prompt has to ask for JSON), but a row whose reply starts with a
+    JSON object or array ends as soon as that value closes (:mod:`funrl_lib.json_stop`), so a batch does not wait
+    for a model that goes on writing after its JSON."""
 
     name = "hf"
 
@@ -783,7 +785,7 @@ class HFBackend(Backend):
                        for r in requests]
             groups: dict[tuple, list[int]] = {}
             for i, r in enumerate(requests):
-                groups.setdefault((r.temperature, r.max_tokens, r.seed, r.attempt), []).append(i)
+                groups.setdefault((r.temperature, r.max_tokens, r.seed, r.attempt, r.json_mode), []).append(i)
             results: list[ChatResult | None] = [None] * len(requests)
             for settings, indices in groups.items():
                 indices.sort(key=lambda i: len(prompts[i]))
@@ -796,7 +798,7 @@ class HFBackend(Backend):
             return results  # type: ignore[return-value]
 
     def _generate(self, model: Any, tokenizer: Any, prompts: list[str], temperature: float, max_tokens: int,
-                  seed: int | None, attempt: int, chunk: int) -> list[ChatResult]:
+                  seed: int | None, attempt: int, json_mode: bool, chunk: int) -> list[ChatResult]:
         import copy
 
         import torch
@@ -813,15 +815,23 @@ class HFBackend(Backend):
             torch.manual_seed(_stable_int(self.seed, seed, attempt, chunk) % 2**63)
         else:
             config.temperature = config.top_p = config.top_k = None  # unused when greedy; avoids a warning
+        kwargs: dict[str, Any] = {}
+        if json_mode:
+            from .json_stop import json_stopping_criteria
+            from transformers import StoppingCriteriaList
+            json_end = json_stopping_criteria(tokenizer, batch["input_ids"].shape[1], len(prompts))
+            kwargs["stopping_criteria"] = StoppingCriteriaList([json_end])
         with torch.no_grad():
-            out = model.generate(**batch, generation_config=config)
+            out = model.generate(**batch, generation_config=config, **kwargs)
         new = out[:, batch["input_ids"].shape[1]:]  # left padding: every prompt ends at the same column
         eos = config.eos_token_id
         eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
         results = []
-        for row, prompt_mask in zip(new, batch["attention_mask"]):
+        for j, (row, prompt_mask) in enumerate(zip(new, batch["attention_mask"])):
             ids = row.tolist()
             n = next((k + 1 for k, t in enumerate(ids) if t in eos_ids), len(ids))  # up to and with the first EOS
+            if json_mode and json_end.scanners[j].stopped_at is not None:
+                n = min(n, json_end.scanners[j].stopped_at)  # the JSON closed here; pad tokens follow
             text = tokenizer.decode(ids[:n], skip_special_tokens=True)
             results.append(ChatResult(text, usage={"prompt_tokens": int(prompt_mask.sum()), "completion_tokens": n}))
         return results
