@@ -126,6 +126,8 @@ def test_egpo_changes_the_loss_against_grpo(tmp_path):
     assert grpo[0]["reward"] == egpo[0]["reward"] and 0 < grpo[0]["reward"] < 1
     assert grpo[0]["egpo/cot_entropy"] == pytest.approx(egpo[0]["egpo/cot_entropy"], rel=1e-5)
     assert egpo[0]["egpo/no_think_frac"] < 1
+    # the group's rollouts came from one shared prefill of its prompt, and generation was timed
+    assert grpo[0]["rollouts/shared_prefill"] == 1 and grpo[0]["rollouts/tokens_per_s"] > 0
     # ... but only EGPO adds the bonus, which raises every advantage with a think span: the loss goes down
     assert grpo[0]["egpo/bonus"] == 0 and egpo[0]["egpo/bonus"] > 0
     assert egpo[0]["loss"] < grpo[0]["loss"] - 1e-4

@@ -124,3 +124,82 @@ def test_egpo_uses_its_own_pass_where_the_loss_is_not_trls(tmp_path):
 
     assert _is_trl_loss(entropy_trainer_class())
     assert not _is_trl_loss(entropy_trainer_class(OtherLoss))
+
+
+def _tiny_pair():
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer(CORPUS, vocab_size=300)
+    model = tiny_qwen2(tokenizer, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       num_key_value_heads=1, max_position_embeddings=128)
+    return tokenizer, model
+
+
+def test_shared_prefill_generation_gives_trls_rollouts(tmp_path):
+    """The G rollouts of a group decoded from one prefill (share_prefill) are the ones TRL's own path decodes from G
+    copies of the prompt (greedy, so they can be compared token for token), cut after the same end of sequence; a
+    batch of two groups gives each group's rollouts in order."""
+    tokenizer, model = _tiny_pair()
+    trainer = _egpo_trainer(tmp_path, tokenizer, model)
+    trainer.generation_config.do_sample = False
+    a = tokenizer.encode("What is the weather in Paris?", add_special_tokens=False)
+    b = tokenizer.encode("None of the functions can be used.", add_special_tokens=False)
+    batch = [a] * 3 + [b] * 2
+    assert trainer._prefill_groups(batch, None, {}) == [(0, 3), (3, 2)]
+
+    calls = []
+    import funrl_lib.train.rollouts as rollouts
+    real = rollouts.prefill_cache
+
+    def counting(model, ids, repeats, attention_mask=None):
+        calls.append((ids.shape[1], repeats))
+        return real(model, ids, repeats, attention_mask)
+
+    rollouts.prefill_cache = counting
+    try:
+        shared, logprobs = trainer._generate_single_turn(batch, None, {}, 3)
+    finally:
+        rollouts.prefill_cache = real
+    assert calls == [(len(a), 3), (len(b), 2)] and logprobs is None
+
+    trainer.egpo.share_prefill = False
+    assert trainer._prefill_groups(batch, None, {}) is None
+    repeated, _ = trainer._generate_single_turn(batch, None, {}, 3)
+    assert shared == repeated
+    assert len(shared) == 5 and all(1 <= len(c) <= 12 for c in shared)
+    eos = set(trainer.eos_token_ids)
+    assert all(t not in eos for c in shared for t in c[:-1])  # nothing kept after an end of sequence
+
+    # sampled (T 0.7, as the trainer samples): the same seed draws the same rollouts either way
+    trainer.generation_config.do_sample = True
+    sampled = []
+    for share in (True, False):
+        trainer.egpo.share_prefill = share
+        torch.manual_seed(3)
+        sampled.append(trainer._generate_single_turn([a] * 4, None, {}, 4)[0])
+    assert sampled[0] == sampled[1] and len({tuple(c) for c in sampled[0]}) > 1
+
+
+def test_shared_prefill_falls_back_to_trls_path_when_no_cache_is_filled(tmp_path, monkeypatch):
+    from transformers import DynamicCache
+
+    import funrl_lib.train.rollouts as rollouts
+    tokenizer, model = _tiny_pair()
+    trainer = _egpo_trainer(tmp_path, tokenizer, model)
+    trainer.generation_config.do_sample = False
+    monkeypatch.setattr(rollouts, "prefill_cache", lambda model, ids, repeats, attention_mask=None: DynamicCache())
+    a = tokenizer.encode("What is the weather in Paris?", add_special_tokens=False)
+    with pytest.warns(UserWarning, match="filled no KV cache"):
+        got, _ = trainer._generate_single_turn([a] * 2, None, {}, 2)
+    assert len(got) == 2 and trainer._shared_prefill_failed
+    assert trainer._prefill_groups([a] * 2, None, {}) is None  # TRL's path from now on
+
+
+def test_shared_prefill_stays_off_where_it_could_cost(tmp_path):
+    tokenizer, model = _tiny_pair()
+    trainer = _egpo_trainer(tmp_path, tokenizer, model)
+    a, b = [5, 6, 7], [5, 6, 8]
+    assert trainer._prefill_groups([a, a, b], None, {}) == [(0, 2), (2, 1)]
+    assert trainer._prefill_groups([a, a], None, {"pixel_values": [1]}) is None  # multimodal: TRL's path
+    assert trainer._prefill_groups([a, [5]], None, {}) is None  # a one-token prompt leaves nothing to prefill
+    trainer.use_vllm = True
+    assert trainer._prefill_groups([a, a], None, {}) is None

@@ -33,6 +33,11 @@ in huggingface/trl#4525):
   entropy is still measured for the logs when ``log_cot_entropy`` is on (free from TRL's loss pass; one no-grad
   forward per generation batch on the fallback).
 
+- Rollouts: each GRPO group's G completions are decoded from one prefill of its prompt (KV cache copied G times)
+  instead of TRL's G copies of the prompt (``share_prefill``; on TRL's ``transformers.generate`` path, where it cannot
+  cost). Logged per step: ``rollouts/generate_s``, ``rollouts/tokens_per_s`` (new tokens per second of generation)
+  and ``rollouts/shared_prefill`` (1 where the shared path ran).
+
 Logged per step (``egpo/…``): ``cot_entropy`` (mean E over rollouts with a span), ``bonus`` (mean over all
 rollouts), ``capped_frac`` (share of rollouts with a span and A ≠ 0 whose bonus the cap limited), ``no_think_frac``
 (share without a closed span), ``think_tokens`` (mean W).
@@ -268,6 +273,7 @@ class EntropyAdvantageMixin:
 
     egpo: EGPOSettings
     _shared_pass_failed: bool = False
+    _shared_prefill_failed: bool = False
     _egpo_fused: bool | None = None
     _egpo_pending: dict[str, Any] | None = None
 
@@ -288,6 +294,81 @@ class EntropyAdvantageMixin:
         attention_mask = torch.cat([out["prompt_mask"], out["completion_mask"]], dim=1)
         return token_entropies(self.model, input_ids, attention_mask, k, temperature=self.temperature,
                                positions=span, batch_size=cfg.entropy_batch_size)
+
+    def _prefill_groups(self, prompt_ids: list, images: Any, multimodal_fields: Any) -> list[tuple[int, int]] | None:
+        """The runs of identical consecutive prompts in a generation batch, as (start, count), when the shared-prefill
+        generation applies to it (``EGPOSettings.share_prefill``); ``None`` for TRL's own path."""
+        if (not self.egpo.share_prefill or self._shared_prefill_failed or getattr(self, "use_vllm", False)
+                or getattr(self, "use_transformers_continuous_batching", False) or multimodal_fields
+                or (images is not None and any(i is not None for i in images))
+                or not _is_trl_method(type(self), "_generate_single_turn")
+                or not prompt_ids or min(len(p) for p in prompt_ids) < 2):
+            return None
+        groups: list[tuple[int, int]] = []
+        for i, ids in enumerate(prompt_ids):
+            if groups and list(prompt_ids[groups[-1][0]]) == list(ids):
+                groups[-1] = (groups[-1][0], groups[-1][1] + 1)
+            else:
+                groups.append((i, 1))
+        if len(groups) > 1 and self.accelerator.device.type != "cpu":
+            return None
+        return groups
+
+    def _generate_single_turn(self, prompt_ids: list, images: Any, multimodal_fields: Any, num_generations: int,
+                              has_tool_images: bool = False) -> tuple[list[list[int]], Any]:
+        """TRL's generation, but each run of identical prompts (a GRPO group) is prefilled once and its G rollouts
+        decoded from copies of that KV cache (``EGPOSettings.share_prefill``). Same sampler, same generation config,
+        same end-of-sequence cut as TRL's path; only the prompt's G identical prefills become one."""
+        import time
+
+        t0 = time.perf_counter()
+        groups = self._prefill_groups(prompt_ids, images, multimodal_fields)
+        completions = self._shared_prefill_generate(prompt_ids, groups) if groups else None
+        logprobs = None
+        if completions is None:
+            completions, logprobs = super()._generate_single_turn(  # type: ignore[misc]
+                prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+        seconds = time.perf_counter() - t0
+        metrics = self._metrics["train" if self.model.training else "eval"]
+        metrics["rollouts/generate_s"].append(seconds)
+        metrics["rollouts/tokens_per_s"].append(sum(len(c) for c in completions) / max(seconds, 1e-9))
+        metrics["rollouts/shared_prefill"].append(float(groups is not None and not self._shared_prefill_failed))
+        return completions, logprobs
+
+    def _shared_prefill_generate(self, prompt_ids: list, groups: list[tuple[int, int]]) -> list[list[int]] | None:
+        from contextlib import nullcontext
+
+        from trl.extras.profiling import profiling_context
+        from trl.models import unwrap_model_for_generation
+
+        from .rollouts import prefill_cache
+
+        device = self.accelerator.device
+        eos = set(self.eos_token_ids)
+        dist = getattr(self, "_dist", None)
+        completions: list[list[int]] = []
+        with (profiling_context(self, "transformers.generate"),
+              unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                          gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                                          generation_kwargs=self.generation_kwargs) as model,
+              torch.no_grad(),
+              dist.summon_full_params(self.model_wrapped, recurse=False) if dist is not None else nullcontext()):
+            for start, count in groups:
+                ids = torch.tensor([list(prompt_ids[start])], device=device)
+                cache = prefill_cache(model, ids, count)
+                if cache.get_seq_length() != ids.shape[1] - 1:  # e.g. gradient checkpointing turned the cache off
+                    import warnings
+                    warnings.warn("share_prefill: the model filled no KV cache in training mode; generating the "
+                                  "rollouts TRL's way from now on")
+                    self._shared_prefill_failed = True
+                    return None
+                batch = ids.repeat(count, 1)
+                out = model.generate(input_ids=batch, attention_mask=torch.ones_like(batch), past_key_values=cache,
+                                     generation_config=self.generation_config)
+                for row in out[:, ids.shape[1]:].tolist():
+                    end = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
+                    completions.append(row[:end])
+        return completions
 
     def _init_egpo(self, egpo: EGPOSettings | dict | None) -> None:
         if isinstance(egpo, dict):
@@ -388,6 +469,13 @@ def _is_trl_loss(cls: type) -> bool:
     base = mro[mro.index(EntropyAdvantageMixin) + 1] if EntropyAdvantageMixin in mro else cls
     names = ("compute_loss", "_compute_loss", "_get_per_token_logps_and_entropies")
     return all(getattr(getattr(base, n, None), "__module__", None) == "trl.trainer.grpo_trainer" for n in names)
+
+
+def _is_trl_method(cls: type, name: str) -> bool:
+    """Whether ``cls``'s ``name`` below the EGPO mixin is TRL's own GRPOTrainer code (not Unsloth's)."""
+    mro = cls.__mro__
+    base = mro[mro.index(EntropyAdvantageMixin) + 1] if EntropyAdvantageMixin in mro else cls
+    return getattr(getattr(base, name, None), "__module__", None) == "trl.trainer.grpo_trainer"
 
 
 _CLASSES: dict[type, type] = {}

@@ -36,6 +36,13 @@ class EGPOSettings:
     """Run each distinct prompt once (KV cache) and only the completions per rollout: the same entropies for a
     fraction of the cost. Falls back to full forward passes if the model does not take a cache (as Unsloth's
     training forward may not)."""
+    share_prefill: bool = True
+    """Sample each prompt's G rollouts from one prefill of the prompt, its KV cache copied G times
+    (:func:`funrl_lib.train.rollouts.prefill_cache`), instead of TRL's G copies of the prompt in one batch. Only on
+    TRL's own ``transformers.generate`` path (not vLLM, continuous batching or Unsloth's generation), and only where it
+    cannot cost: on a CPU, or when the generation batch holds one distinct prompt (several distinct prompts would be
+    generated one after another, which on a GPU is slower than one padded batch). Falls back to TRL's path if the
+    model fills no cache."""
 
     def __post_init__(self) -> None:
         if self.advantage_mode not in ("grpo", "egpo"):

@@ -4,8 +4,9 @@ GRPO samples G completions of the same prompt. Repeating the prompt G times in a
 ``model.generate(..., num_return_sequences=G)`` and TRL's trainer do) computes the same prompt's keys and values G
 times; with the ~1,000-token FunRL prompts and ~100-token answers of this project, that prefill is most of the work of
 a rollout on a CPU. :func:`sample_rollouts` runs the prompt once, copies its KV cache G times and decodes the G
-continuations from it; :func:`prefill_cache` is the shared part. ``benchmarks/rollouts.py`` measures both ways. (TRL's GRPOTrainer still
-generates the repeated way; wiring this into its generation is not done yet.)
+continuations from it; :func:`prefill_cache` is the shared part. ``benchmarks/rollouts.py`` measures both ways, and
+``benchmarks/train_step.py`` both inside a GRPO step: the trainer (:mod:`funrl_lib.train.egpo`, ``egpo.share_prefill``)
+generates its groups this way.
 """
 
 from __future__ import annotations
