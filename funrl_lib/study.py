@@ -35,7 +35,7 @@ from .evaluation import done_keys, evaluate_recipe, summarize_results, write_rep
 from .evaluation_defaults import DEFAULT_EVAL
 from .runs import default_arms, ordered_arms, parse_arms, train_arms
 
-__all__ = ["run_study", "study_caveats", "study_curves", "study_title"]
+__all__ = ["heldout_note", "run_study", "study_caveats", "study_curves", "study_title"]
 
 
 def study_title(cfg: Any, arms: Sequence[str]) -> str:
@@ -50,7 +50,7 @@ def study_title(cfg: Any, arms: Sequence[str]) -> str:
 GENERIC_CAVEATS = """\
 ## What this study can and cannot tell
 
-* **Seeds vary training only** (the base model, the data and the API split are fixed); the interval is over
+* **Seeds vary training only** (the recipe fixes the base model, the data and the API split); the interval is over
   training randomness, not over data. A BASE arm is the same untrained model every seed, evaluated greedily, so its
   interval is 0.
 * **Scale:** on a CPU a run has tens of RL steps ({steps} here per arm and seed), far fewer than the paper's; a
@@ -68,6 +68,32 @@ def study_caveats(cfg: Any) -> str:
         return STUDY_CAVEATS
     return GENERIC_CAVEATS.format(steps=cfg.grpo.max_steps if cfg.grpo.max_steps and cfg.grpo.max_steps > 0
                                   else "an epoch of")
+
+
+def heldout_note(results: str | Path) -> str:
+    """A caveat when the held-out rows of ``results`` differ between seeds, else "". The study keeps the data fixed,
+    but seeds run at different times (a study that spans sessions) may have been made by versions of funrl whose
+    synthesized data differ; then an interval over seeds mixes data and training randomness, and only the arms of
+    one seed are compared on the same rows. Says which seeds and how many rows they share."""
+    from .train.logs import read_log
+    ids: dict[int, list[str]] = {}
+    for r in read_log(results):
+        if r.get("suite") == "heldout":
+            ids.setdefault(r["seed"], [row["id"] for row in r.get("rows", [])])
+    mismatched = [s for s in ids if ids[s] != ids[min(ids)]]
+    if not mismatched:
+        return ""
+    first = min(ids)
+    shared = ", ".join(f"seed {s}: {len(set(ids[s]) & set(ids[first]))} of {len(ids[s])}" for s in sorted(mismatched))
+    return (f"* **The held-out rows differ between seeds** (rows shared with seed {first}: {shared}); these seeds "
+            "were made with data of different versions, so the interval mixes data and training randomness. "
+            "The arms of one seed were evaluated on the same rows: compare arms within a seed "
+            "(`summary.json` has each seed's value).\n")
+
+
+def _seeds_in(results: Path) -> set[int]:
+    from .train.logs import read_log
+    return {r["seed"] for r in read_log(results)} if results.exists() else set()
 
 
 def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, overrides: Sequence[str] = (),
@@ -97,16 +123,17 @@ def run_study(config: str | None, seeds: Sequence[int], out: str | Path, *, over
                         bfcl_per_category=bfcl_per_category, bfcl_categories=bfcl_categories,
                         max_new_tokens=max_new_tokens, done=done)
     summary = summarize_results(results)
+    all_seeds = sorted(set(seeds) | _seeds_in(results))  # the report covers every seed in results.jsonl
     command = " ".join([f"funrl study --config {config}" if config else "funrl study",
-                        f"--seeds {','.join(str(x) for x in seeds)} --out {out}",
+                        f"--seeds {','.join(str(x) for x in all_seeds)} --out {out}",
                         *([f"--arms {','.join(parse_arms(arms))}"] if arms is not None else []),
                         *(f"--set {o}" for o in overrides)])
     present = [a for a in summary if summary[a]["metrics"]] or list(summary)
     if cfg is None:  # no seeds: title and caveats from the recipe as given
         cfg = load_config(config, overrides)
     study_curves(out)
-    write_report(summary, out, command=command, title=study_title(cfg, present), caveats=study_caveats(cfg),
-                 figure="study.png")
+    write_report(summary, out, command=command, title=study_title(cfg, present),
+                 caveats=study_caveats(cfg) + heldout_note(results), figure="study.png")
     return summary
 
 

@@ -129,3 +129,22 @@ def test_study_curves_overlay_every_seed_and_mode(tmp_path):
     assert list(drawn[0]) == ["grpo seed 0", "egpo seed 0", "grpo seed 1", "egpo seed 1"]
     assert {k for k, _ in plots.PANELS} >= {"reward", "egpo/cot_entropy", "kl", "funrl/think_template_ok",
                                              "egpo/capped_frac"}
+
+
+def test_heldout_note_only_when_seeds_saw_different_rows(tmp_path):
+    from funrl_lib.study import heldout_note
+
+    results = tmp_path / "results.jsonl"
+
+    def write(rows_by_seed):
+        results.write_text("".join(
+            json.dumps({"seed": seed, "arm": arm, "suite": "heldout",
+                        "rows": [{"id": i, "answer_ok": True} for i in ids]}) + "\n"
+            for seed, ids in rows_by_seed.items() for arm in ("sft", "grpo"))
+            + json.dumps({"seed": 0, "arm": "sft", "suite": "bfcl", "rows": []}) + "\n")
+
+    write({0: ["a", "b", "c"], 1: ["a", "b", "c"]})
+    assert heldout_note(results) == ""  # same rows: the generic caveat holds
+    write({0: ["a", "b", "c"], 1: ["a", "b", "d", "e"], 2: ["a", "b", "c"]})
+    note = heldout_note(results)
+    assert "differ between seeds" in note and "seed 1: 2 of 4" in note and "seed 2" not in note
