@@ -31,7 +31,7 @@ from .runs import ordered_arms, rows_tokenizer
 from .train.logs import read_log  # any JSONL file: the records, a torn line skipped
 
 __all__ = ["bfcl_record", "done_keys", "evaluate_arms", "evaluate_recipe", "greedy_judge", "heldout_record",
-           "heldout_rows", "mean_ci", "metrics_table", "rounded_metrics", "summarize_results", "write_report", "write_table"]
+           "heldout_rows", "row_digest", "mean_ci", "metrics_table", "rounded_metrics", "summarize_results", "write_report", "write_table"]
 
 # two-sided 97.5% quantiles of Student's t for n - 1 = 1..10 degrees of freedom (scipy.stats.t.ppf(0.975, df))
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
@@ -91,8 +91,17 @@ def greedy_judge(model_dir: Path | str, rows: list[dict[str, Any]], max_new_toke
         j = judge_completion(text, tools, parse_ground_truth(row["ground_truth"], tools), row.get("category"),
                              prefilled_think=prefilled_think)
         out.append({"id": row["id"], "type": row.get("type"), "answer_ok": j.answer_ok,
-                    "template_ok": j.template_ok, "reward": j.answer_ok and j.template_ok})
+                    "template_ok": j.template_ok, "reward": j.answer_ok and j.template_ok,
+                    "digest": row_digest(row)})
     return out
+
+
+def row_digest(row: dict[str, Any]) -> str:
+    """A short digest of what a held-out row asks (prompt, tools, reference), stored beside each judged row: two runs
+    whose rows have one id but different text (data made by another version of funrl) are told apart."""
+    from .io import stable_digest
+    return stable_digest(json.dumps([row.get("prompt"), row.get("tools"), row.get("ground_truth")],
+                                    sort_keys=True, default=str))[:6].hex()
 
 
 def heldout_record(seed: int, arm: str, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -76,15 +76,22 @@ def heldout_note(results: str | Path) -> str:
     synthesized data differ; then an interval over seeds mixes data and training randomness, and only the arms of
     one seed are compared on the same rows. Says which seeds and how many rows they share."""
     from .train.logs import read_log
-    ids: dict[int, list[str]] = {}
+    ids: dict[int, list[tuple[str, str | None]]] = {}  # (id, digest of the row's text; None in older records)
     for r in read_log(results):
         if r.get("suite") == "heldout":
-            ids.setdefault(r["seed"], [row["id"] for row in r.get("rows", [])])
-    mismatched = [s for s in ids if ids[s] != ids[min(ids)]]
+            ids.setdefault(r["seed"], [(row["id"], row.get("digest")) for row in r.get("rows", [])])
+    first = min(ids, default=0)
+
+    def comparable(seed: int) -> tuple[list, list]:  # digests only where both seeds' records have every one
+        use = all(d for _, d in ids[seed] + ids[first])
+        return ([(i, d if use else None) for i, d in ids[seed]], [(i, d if use else None) for i, d in ids[first]])
+
+    pairs = {s: comparable(s) for s in sorted(ids)}
+    mismatched = [s for s, (mine, theirs) in pairs.items() if mine != theirs]
     if not mismatched:
         return ""
-    first = min(ids)
-    shared = ", ".join(f"seed {s}: {len(set(ids[s]) & set(ids[first]))} of {len(ids[s])}" for s in sorted(mismatched))
+    shared = ", ".join(f"seed {s}: {len(set(pairs[s][0]) & set(pairs[s][1]))} of {len(pairs[s][0])}"
+                       for s in mismatched)
     return (f"* **The held-out rows differ between seeds** (rows shared with seed {first}: {shared}); these seeds "
             "were made with data of different versions, so the interval mixes data and training randomness. "
             "The arms of one seed were evaluated on the same rows: compare arms within a seed "

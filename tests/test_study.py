@@ -148,3 +148,20 @@ def test_heldout_note_only_when_seeds_saw_different_rows(tmp_path):
     write({0: ["a", "b", "c"], 1: ["a", "b", "d", "e"], 2: ["a", "b", "c"]})
     note = heldout_note(results)
     assert "differ between seeds" in note and "seed 1: 2 of 4" in note and "seed 2" not in note
+
+    # one id, another text (the digest of the row differs): told apart where both records carry digests
+    from funrl_lib.evaluation import row_digest
+    row = {"prompt": [{"role": "user", "content": "hi"}], "tools": "[]", "ground_truth": "[]"}
+    reworded = {**row, "prompt": [{"role": "user", "content": "hello"}]}
+    assert row_digest(row) == row_digest(dict(row)) and row_digest(row) != row_digest(reworded)
+
+    def record(seed, digests):
+        return json.dumps({"seed": seed, "arm": "sft", "suite": "heldout",
+                           "rows": [{"id": i, "digest": d} for i, d in zip("abc", digests)]}) + "\n"
+    same = [row_digest(row)] * 3
+    results.write_text(record(0, same) + record(1, same))
+    assert heldout_note(results) == ""
+    results.write_text(record(0, same) + record(1, same[:2] + [row_digest(reworded)]))
+    assert "seed 1: 2 of 3" in heldout_note(results)
+    results.write_text(record(0, [None] * 3) + record(1, same[:2] + [row_digest(reworded)]))
+    assert heldout_note(results) == ""  # an older record without digests: ids only
