@@ -791,14 +791,15 @@ class HFBackend(Backend):
                 indices.sort(key=lambda i: len(prompts[i]))
                 for start in range(0, len(indices), self.batch_size):
                     chunk = indices[start:start + self.batch_size]
-                    texts = self._generate(model, tokenizer, [prompts[i] for i in chunk], *settings, start)
+                    texts = self._generate(model, tokenizer, [prompts[i] for i in chunk], *settings[:4], start,
+                                           json_mode=settings[4])
                     for i, result in zip(chunk, texts):
                         results[i] = result
                         self.usage.add(requests[i].stage, requests=1, **result.usage)
             return results  # type: ignore[return-value]
 
     def _generate(self, model: Any, tokenizer: Any, prompts: list[str], temperature: float, max_tokens: int,
-                  seed: int | None, attempt: int, json_mode: bool, chunk: int) -> list[ChatResult]:
+                  seed: int | None, attempt: int, chunk: int, json_mode: bool = False) -> list[ChatResult]:
         import copy
 
         import torch
