@@ -465,10 +465,8 @@ class EntropyAdvantageMixin:
 def _is_trl_loss(cls: type) -> bool:
     """Whether ``cls`` (an EntropyGRPOTrainer) computes its loss with TRL's own GRPOTrainer code, which passes
     ``compute_entropy=True`` to ``_get_per_token_logps_and_entropies`` (Unsloth generates its own)."""
-    mro = cls.__mro__
-    base = mro[mro.index(EntropyAdvantageMixin) + 1] if EntropyAdvantageMixin in mro else cls
     names = ("compute_loss", "_compute_loss", "_get_per_token_logps_and_entropies")
-    return all(getattr(getattr(base, n, None), "__module__", None) == "trl.trainer.grpo_trainer" for n in names)
+    return all(_is_trl_method(cls, n) for n in names)
 
 
 def _is_trl_method(cls: type, name: str) -> bool:
