@@ -77,14 +77,20 @@ class Batching(Backend):
 
 class Recording(Backend):
     """Passes every request to ``inner`` and keeps, per stage, how many replies came back, how many of them hold a
-    JSON object or array (:func:`extract_json`), and the tokens and seconds spent."""
+    JSON object or array (:func:`extract_json`), and the tokens and seconds spent. With ``max_tokens``, no request
+    may answer more than that many tokens (a stage's own limit still applies when it is lower): on a CPU a batch of
+    replies costs as long as its longest, so the cap bounds what one rambling reply can cost the batch."""
 
-    def __init__(self, inner: Backend, log: Path | None = None):
+    def __init__(self, inner: Backend, log: Path | None = None, max_tokens: int | None = None):
         super().__init__()
-        self.inner, self.name, self.log = inner, inner.name, log
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError(f"--max-tokens must be at least 1, not {max_tokens}")
+        self.inner, self.name, self.log, self.max_tokens = inner, inner.name, log, max_tokens
         self.stages: dict[str, Counter] = {}
 
     async def achat(self, requests: Sequence[Any]) -> list[Any]:
+        if self.max_tokens is not None:
+            requests = [replace(r, max_tokens=min(r.max_tokens, self.max_tokens)) for r in requests]
         t0, c0 = time.perf_counter(), time.process_time()
         results = await self.inner.achat(requests)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -125,15 +131,17 @@ def run(args: argparse.Namespace, backend: Backend | None = None) -> dict[str, A
     out.mkdir(parents=True, exist_ok=True)
     inner = backend or backend_from_cli(args.backend, model=args.model, base_url=args.base_url,
                                         concurrency=args.concurrency)
-    stats: dict[str, Any] = {"backend": args.backend, "model": args.model, "seed": args.seed, "stages": {}}
+    stats: dict[str, Any] = {"backend": args.backend, "model": args.model, "seed": args.seed,
+                             "max_tokens": args.max_tokens, "stages": {}}
     if isinstance(inner, HFBackend):
         t0 = time.perf_counter()
         inner._load()  # once, before the clocks of the stages start
         stats["model_load_s"] = round(time.perf_counter() - t0, 1)
-        rec = Recording(inner, out / "calls.jsonl")  # inside the batching: it sees each generate()'s batch
+        # inside the batching: it sees each generate()'s batch
+        rec = Recording(inner, out / "calls.jsonl", max_tokens=args.max_tokens)
         front: Backend = Batching(rec)
     else:
-        rec = front = Recording(inner, out / "calls.jsonl")
+        rec = front = Recording(inner, out / "calls.jsonl", max_tokens=args.max_tokens)
 
     def stage(name: str, fn: Any) -> Any:
         t0 = time.perf_counter()
@@ -251,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--apis", type=int, default=20)
     p.add_argument("--dialogs", type=int, default=30)
     p.add_argument("--mix", default="single=1,parallel=1,irrelevance=1")
+    p.add_argument("--max-tokens", type=int, default=None,
+                   help="cap every request's reply at this many tokens (default: each stage's own limit: "
+                        "speciation 768, pool and dialogs 1,024, judges 512)")
     p.add_argument("--votes", type=int, default=1, help="assistant generations that must agree (ToolACE uses 3)")
     p.add_argument("--no-judges", action="store_true", help="verify with the rule layer and the offline model layer "
                                                             "only (no LLM judge)")

@@ -265,9 +265,11 @@ def test_the_real_run_script_goes_pool_dialogs_verify_through_an_openai_server(t
     out = tmp_path / "run"
     mix = "single=1,parallel=1,irrelevance=1"
     state = {}
+    limits = []
 
     def respond(received):
         messages = received.body["messages"]
+        limits.append(received.body["max_tokens"])
         if messages[0]["content"].startswith("You check synthesized"):
             return ok(json.dumps({"pass": True, "reason": "fine"}))
         if len(messages) == 1:
@@ -279,8 +281,11 @@ def test_the_real_run_script_goes_pool_dialogs_verify_through_an_openai_server(t
     with LoopbackServer() as server:
         server.respond = respond
         args = ["--backend", "openai", "--base-url", server.base_url, "--model", "loopback", "--out", str(out),
-                "--apis", "12", "--dialogs", "6", "--mix", mix, "--speciate-domains", "2"]
+                "--apis", "12", "--dialogs", "6", "--mix", mix, "--speciate-domains", "2", "--max-tokens", "600"]
         assert R.main(args) == 0
+    # --max-tokens caps every stage's limit (pool and dialogs 1,024, speciation 768) and leaves a lower one (judges 512)
+    assert set(limits) == {600, 512}
+    assert json.loads((out / "stats.json").read_text())["max_tokens"] == 600
     stats = json.loads((out / "stats.json").read_text())["stages"]
     assert stats["speciation"]["kept"] == {"domains": 2, "subdomains": 2, "leaves": 2}
     assert stats["pool"]["written"] == 12 and stats["pool"]["quarantined"] == 0
