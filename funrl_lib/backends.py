@@ -787,12 +787,12 @@ class HFBackend(Backend):
             for i, r in enumerate(requests):
                 groups.setdefault((r.temperature, r.max_tokens, r.seed, r.attempt, r.json_mode), []).append(i)
             results: list[ChatResult | None] = [None] * len(requests)
-            for settings, indices in groups.items():
+            for (temperature, max_tokens, seed, attempt, json_mode), indices in groups.items():
                 indices.sort(key=lambda i: len(prompts[i]))
                 for start in range(0, len(indices), self.batch_size):
                     chunk = indices[start:start + self.batch_size]
-                    texts = self._generate(model, tokenizer, [prompts[i] for i in chunk], *settings[:4], start,
-                                           json_mode=settings[4])
+                    texts = self._generate(model, tokenizer, [prompts[i] for i in chunk], temperature, max_tokens,
+                                           seed, attempt, start, json_mode=json_mode)
                     for i, result in zip(chunk, texts):
                         results[i] = result
                         self.usage.add(requests[i].stage, requests=1, **result.usage)

@@ -133,15 +133,13 @@ def run(args: argparse.Namespace, backend: Backend | None = None) -> dict[str, A
                                         concurrency=args.concurrency)
     stats: dict[str, Any] = {"backend": args.backend, "model": args.model, "seed": args.seed,
                              "max_tokens": args.max_tokens, "stages": {}}
+    rec = Recording(inner, out / "calls.jsonl", max_tokens=args.max_tokens)
+    front: Backend = rec
     if isinstance(inner, HFBackend):
         t0 = time.perf_counter()
         inner._load()  # once, before the clocks of the stages start
         stats["model_load_s"] = round(time.perf_counter() - t0, 1)
-        # inside the batching: it sees each generate()'s batch
-        rec = Recording(inner, out / "calls.jsonl", max_tokens=args.max_tokens)
-        front: Backend = Batching(rec)
-    else:
-        rec = front = Recording(inner, out / "calls.jsonl", max_tokens=args.max_tokens)
+        front = Batching(rec)  # the recording inside the batching: it sees each generate()'s batch
 
     def stage(name: str, fn: Any) -> Any:
         t0 = time.perf_counter()
