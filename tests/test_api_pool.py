@@ -504,7 +504,7 @@ class ScriptedBackend(Backend):
 
     def __init__(self):
         super().__init__()
-        self.calls = []
+        self.calls, self.prompts = [], []
 
     async def achat(self, requests):
         out = []
@@ -512,6 +512,7 @@ class ScriptedBackend(Backend):
             index = r.seed % 1_000_003
             self.calls.append((index, r.attempt))
             prompt = r.messages[0]["content"]
+            self.prompts.append(prompt)
             assert "Diversity level" in prompt and "Functionalities to cover" in prompt
             if index == 0 or (index == 1 and r.attempt > 0):
                 api = dict(GOOD_API, name=f"api_{index}")
@@ -549,6 +550,10 @@ def test_llm_path_validates_retries_and_quarantines(tmp_path):
     assert [q["id"] for q in quarantined] == ["api-000002"]
     assert "unparsable reply" in quarantined[0]["reason"] and quarantined[0]["text"].startswith("Sure!")
     assert Counter(i for i, _ in backend.calls)[2] == 3  # asked, then retried twice
+    for prompt in backend.prompts:  # the name's example is the functionality's own phrase, not a fixed API to copy
+        phrase = re.search(r"Functionalities to cover.*?\n- [^>]+ > [^>]+ > ([^:]+):", prompt, re.S).group(1)
+        assert f'(e.g. "{re.sub("[^0-9a-z]+", "_", phrase.lower()).strip("_")}")' in prompt
+        assert "hotels.search" not in prompt
     # LLM-made APIs still execute (schema-driven values) and sample valid arguments
     args = sample_arguments(r0, random.Random(0))
     assert result_issues(r0, execute(r0, args)) == []

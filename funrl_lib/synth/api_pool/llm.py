@@ -46,7 +46,7 @@ PROMPTS: dict[str, str] = {
         "Example API from the buffer (adapt its style, do not copy it):\n{example}\n\n"
         "Apply these diversity indicators while writing the new API:\n{indicators}\n\n"
         "Write ONE new API as a JSON object with keys:\n"
-        '  "name": snake_case or dotted (e.g. "hotels.search"),\n'
+        '  "name": snake_case or dotted, naming what this API does (e.g. "{name_hint}"),\n'
         '  "description": a clear and thorough description,\n'
         '  "parameters": {{"type": "dict", "properties": {{...}}, "required": [...]}} using the types string, '
         "integer, float, boolean, array (with items), dict (with properties); optional parameters may have a "
@@ -74,8 +74,11 @@ def _evolution_prompt(plan: _Plan) -> str:
     else:
         example = "(buffer empty: no example yet)"
     inds = plan.indicators or ["add_parameter"]
+    # the name's example comes from the functionality itself: a fixed one ("hotels.search") was copied by a small model
+    name_hint = re.sub(r"[^0-9a-z]+", "_", leaf.phrase.lower()).strip("_") or "get_item"
     return PROMPTS["evolution"].format(domain=leaf.domain, diversity=plan.diversity, subtree=subtree,
-                                       example=example, indicators="\n".join(f"- {_INDICATOR_TEXT[k]}" for k in inds))
+                                       name_hint=name_hint, example=example,
+                                       indicators="\n".join(f"- {_INDICATOR_TEXT[k]}" for k in inds))
 
 
 def _parse_llm_api(text: str, extract: Callable[[str], Any]) -> tuple[dict, dict]:
