@@ -55,7 +55,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 from . import llm_http
 
 __all__ = ["Backend", "ChatRequest", "ChatResult", "Endpoint", "HFBackend", "OpenAIBackend", "ProgrammaticBackend",
-           "Quarantined", "TokenUsage", "backend_from_cli", "chat_json", "extract_json",
+           "Quarantined", "RETRY_TEMPERATURE", "TokenUsage", "backend_from_cli", "chat_json", "extract_json",
            "load_fleet", "make_backend", "parse_endpoint", "run_sync"]
 
 log = logging.getLogger(__name__)
@@ -912,14 +912,23 @@ class Quarantined:
     attempts: int = 0
 
 
+# A greedy request that gave an unusable reply is asked again with sampling at this temperature (see chat_json).
+RETRY_TEMPERATURE = 0.7
+
+
 async def chat_json(backend: Backend, request: ChatRequest, parse: Callable[[str], T], *,
                     retries: int = 2) -> T | Quarantined:
     """Ask, then ``parse(text)``; a ``ValueError`` from ``parse`` (``json.JSONDecodeError`` is one) asks again with
-    ``attempt + 1``, up to ``retries`` times. A request that failed at the backend (already retried there) is
-    quarantined at once: asking again would only repeat the same failure."""
+    ``attempt + 1``, up to ``retries`` times. A greedy request (``temperature == 0``) is asked again at
+    :data:`RETRY_TEMPERATURE`: greedy decoding of the same prompt gives the same unusable text again (a local model
+    always, most servers nearly always), so a greedy retry would only cost time. A request that failed at the
+    backend (already retried there) is quarantined at once: asking again would only repeat the same failure."""
     last_text, reason = None, "no attempt made"
     for k in range(retries + 1):
-        [result] = await backend.achat([replace(request, attempt=request.attempt + k)])
+        ask = replace(request, attempt=request.attempt + k)
+        if k and request.temperature == 0:
+            ask = replace(ask, temperature=RETRY_TEMPERATURE)
+        [result] = await backend.achat([ask])
         if not result.ok:
             return Quarantined(f"backend error: {result.error}", last_text, k + 1)
         last_text = result.text

@@ -19,8 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from funrl_lib.synth.backends import (ChatRequest, ChatResult, HFBackend, OpenAIBackend, ProgrammaticBackend,
-                                      Quarantined, TokenUsage, chat_json, extract_json, make_backend)
+from funrl_lib.synth.backends import (RETRY_TEMPERATURE, ChatRequest, ChatResult, HFBackend, OpenAIBackend,
+                                      ProgrammaticBackend, Quarantined, TokenUsage, chat_json, extract_json,
+                                      make_backend)
 from loopback_server import LoopbackServer, echo_text, malformed, ok, raw, slow, status
 
 KEY = "sk-test-7f3a9c1e5b2d4e6f8a0b1c2d3e4f5a6b"
@@ -400,6 +401,19 @@ def test_chat_json_quarantines_after_retries(server, tmp_path):
     assert isinstance(got, Quarantined) and got.attempts == 3 and server.calls == 3
     assert got.reason.startswith("unparsable reply: JSON starting at character 0 is broken")
     assert got.reason.endswith("(after 3 attempts)") and got.last_text == '{"answer": [1, 2'
+
+
+def test_chat_json_samples_when_it_asks_a_greedy_request_again(server, tmp_path):
+    # greedy decoding of the same prompt repeats the same broken text, so the retries sample; a sampled request
+    # keeps its own temperature
+    server.respond = lambda r: malformed()
+    got = ask_json(backend_for(server, tmp_path), req("q", temperature=0.0), retries=2)
+    assert isinstance(got, Quarantined)
+    assert [r.body["temperature"] for r in server.received] == [0.0, RETRY_TEMPERATURE, RETRY_TEMPERATURE]
+    assert len({r.body["temperature"] for r in server.received[1:]}) == 1 and RETRY_TEMPERATURE > 0
+    server.received.clear()
+    ask_json(backend_for(server, tmp_path / "b"), req("q", temperature=0.3), retries=1)
+    assert [r.body["temperature"] for r in server.received] == [0.3, 0.3]
 
 
 def test_chat_json_quarantines_a_backend_error_at_once(server, tmp_path):
