@@ -9,11 +9,9 @@ import json
 import sys
 from collections import Counter
 
+from funrl_lib.synth.dialogs.model_guided import loss_band as band  # the generator's own band edges
+
 ORDER = {"easy": 0, "medium": 1, "hard": 2}
-
-
-def band(loss: float, edges: list[float]) -> str:
-    return "easy" if loss < edges[0] else "medium" if loss <= edges[1] else "hard"
 
 
 def main(path: str) -> None:
