@@ -925,10 +925,8 @@ async def chat_json(backend: Backend, request: ChatRequest, parse: Callable[[str
     backend (already retried there) is quarantined at once: asking again would only repeat the same failure."""
     last_text, reason = None, "no attempt made"
     for k in range(retries + 1):
-        ask = replace(request, attempt=request.attempt + k)
-        if k and request.temperature == 0:
-            ask = replace(ask, temperature=RETRY_TEMPERATURE)
-        [result] = await backend.achat([ask])
+        temperature = RETRY_TEMPERATURE if k and request.temperature == 0 else request.temperature
+        [result] = await backend.achat([replace(request, attempt=request.attempt + k, temperature=temperature)])
         if not result.ok:
             return Quarantined(f"backend error: {result.error}", last_text, k + 1)
         last_text = result.text
